@@ -1,0 +1,79 @@
+"""Connectors, one module per system, and the registry that names them (the only list of systems).
+
+``build_source(slug)`` / ``build_target(slug)`` read each system's settings from the environment
+and return a ready connector; ``SYSTEMS`` says which directions each system supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from offering_sync.errors import ConfigError
+from offering_sync.records import Source, Target
+
+__all__ = ["SYSTEMS", "SystemInfo", "build_source", "build_target", "system"]
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """What one system offers offering-sync."""
+
+    slug: str
+    title: str
+    make_source: Callable[[], Source] | None
+    make_target: Callable[[], Target] | None
+    mapping_settings: Callable[[], dict[str, Any]]
+    note: str = ""
+    record_fields: frozenset[str] | None = None
+    payload_fields: frozenset[str] | None = None
+
+
+def _digitalchalk() -> SystemInfo:
+    from connectors import digitalchalk
+
+    return SystemInfo(
+        "digitalchalk", "DigitalChalk (API v5)", digitalchalk.DigitalChalkSource.from_settings,
+        None, dict, note="source only: the v5 API has no endpoints that write offerings",
+        record_fields=digitalchalk.RECORD_FIELDS)
+
+
+def _salesforce() -> SystemInfo:
+    from connectors import salesforce
+
+    return SystemInfo(
+        "salesforce", "Salesforce Education Cloud", None,
+        salesforce.SalesforceTarget.from_settings, salesforce.mapping_settings,
+        payload_fields=salesforce.PAYLOAD_FIELDS)
+
+
+_FACTORIES: dict[str, Callable[[], SystemInfo]] = {
+    "digitalchalk": _digitalchalk,
+    "salesforce": _salesforce,
+}
+SYSTEMS: tuple[str, ...] = tuple(_FACTORIES)
+
+
+def system(slug: str) -> SystemInfo:
+    """The system named ``slug``, or a ``ConfigError`` listing the known ones."""
+    factory = _FACTORIES.get(slug)
+    if factory is None:
+        raise ConfigError(f"unknown system {slug!r}; known systems: {', '.join(SYSTEMS)}")
+    return factory()
+
+
+def build_source(slug: str) -> Source:
+    """A source connector for ``slug`` configured from the environment."""
+    info = system(slug)
+    if info.make_source is None:
+        raise ConfigError(f"{slug} cannot be a source ({info.note or 'no read API'})")
+    return info.make_source()
+
+
+def build_target(slug: str) -> Target:
+    """A target connector for ``slug`` configured from the environment."""
+    info = system(slug)
+    if info.make_target is None:
+        raise ConfigError(f"{slug} cannot be a target ({info.note or 'no write API'})")
+    return info.make_target()

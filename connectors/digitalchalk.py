@@ -1,0 +1,153 @@
+"""DigitalChalk API v5: offerings source (the v5 API has no endpoints that write offerings).
+
+Docs: https://developer.digitalchalk.com/document/rest-api-v5/ (getting-started, using-oauth-2-0,
+limit-and-offset, offerings/get-offerings). A long-lived token from the web UI is sent as
+``Authorization: Bearer``. Lists page with ``limit`` (default 15, max 100) and zero-based
+``offset`` and answer ``{results, next, prev}``; the docs also show a bare array, so both are read.
+There is no modified-date filter: incremental runs are full scans diffed by content hash, and
+``since``/``until`` select on ``createdDate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.base import Page, Raw
+from connectors.http.auth import HeaderToken
+from connectors.http.client import HttpCaller, build_client
+from connectors.http.retry import RateLimiter, RetryPolicy
+from offering_sync.errors import ConfigError, Rejected
+
+__all__ = ["RECORD_FIELDS", "DigitalChalkSettings", "DigitalChalkSource"]
+
+RECORD_FIELDS = frozenset({
+    "id", "title", "createdDate", "beginDate", "endDate", "registrationBeginDate",
+    "registrationEndDate", "summary", "catalogDescription", "dashboardDescription",
+    "deliveryDescription", "currencyCode", "price", "offeringCategoryIds", "tags", "orderIndex",
+    "thumbnailId",
+})
+
+MAX_PAGE_SIZE = 100  # "The maximum valid limit value is 100" (limit-and-offset)
+OFFERINGS_PATH = "offerings"
+_OPEN_END = "9999-12-31T23:59:59Z"
+
+
+class DigitalChalkSettings(BaseSettings):
+    """``OFFERING_SYNC_DIGITALCHALK_*``: where DigitalChalk is and how to reach it."""
+
+    model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_DIGITALCHALK_", env_file=".env",
+                                      extra="ignore")
+
+    base_url: str = "https://api.digitalchalk.com/dc/api/v5"
+    token: SecretStr | None = None
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    timeout: float = 30.0
+    rate_limit: float | None = Field(default=None, description="requests per second")
+    title: str | None = None
+    tag: str | None = None
+    offering_category_id: str | None = None
+
+
+class DigitalChalkSource:
+    """Streams DigitalChalk offerings page by page."""
+
+    system = "digitalchalk"
+    id_field = "id"
+    supports_modified_since = False
+
+    def __init__(self, http: HttpCaller, settings: DigitalChalkSettings) -> None:
+        self.http, self.settings = http, settings
+
+    @classmethod
+    def from_settings(cls, settings: DigitalChalkSettings | None = None,
+                      *, retry: RetryPolicy | None = None) -> DigitalChalkSource:
+        """Build from the environment; a missing token is a ``ConfigError``."""
+        settings = settings or DigitalChalkSettings()
+        if settings.token is None:
+            raise ConfigError("OFFERING_SYNC_DIGITALCHALK_TOKEN is not set: copy the API token "
+                              "from DigitalChalk (My Account → API) into it")
+        client = build_client(settings.base_url, auth=HeaderToken(settings.token),
+                              timeout=settings.timeout)
+        return cls(HttpCaller(client, cls.system, retry=retry or RetryPolicy(),
+                              limiter=RateLimiter(settings.rate_limit)), settings)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.http.client.close()
+
+    def pages(self, *, since: datetime | None = None, until: datetime | None = None,
+              resume: str | None = None) -> Iterator[Page]:
+        """Yield pages of offerings; ``resume`` is the offset a previous page's checkpoint gave.
+
+        Raises:
+            ConnectorError: the list call failed after retries.
+        """
+        limit = self.settings.page_size
+        offset = int(resume) if resume else 0
+        params = self._filters(since, until)
+        while True:
+            response = self.http.send("GET", OFFERINGS_PATH, idempotent=True,
+                                      params={**params, "limit": limit, "offset": offset})
+            body = self.http.json(response)
+            records, bad, next_link = _read_page(body)
+            yield Page(records, checkpoint=str(offset + len(records) + len(bad)), bad=bad)
+            following = _next_offset(next_link, body, offset, limit, len(records) + len(bad))
+            if following is None:
+                return
+            if following <= offset:
+                raise Rejected(f"paging did not advance past offset {offset}",
+                               system=self.system)
+            offset = following
+
+    def _filters(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if since or until:
+            # Range syntax "start,end" is our reading; the Date Filtering page was not found.
+            start = _iso(since) if since else "1970-01-01T00:00:00Z"
+            params["createdDate"] = f"{start},{_iso(until) if until else _OPEN_END}"
+        for key, value in (("title", self.settings.title), ("tag", self.settings.tag),
+                           ("offeringCategoryId", self.settings.offering_category_id)):
+            if value:
+                params[key] = value
+        return params
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _read_page(body: Any) -> tuple[list[Raw], list[tuple[str | None, str, str]], str | None]:
+    """Records, undecodable items and the ``next`` link, from an envelope or a bare array."""
+    if isinstance(body, list):
+        items, next_link = body, None
+    elif isinstance(body, dict) and "results" in body:
+        items, next_link = body.get("results") or [], body.get("next")
+    elif isinstance(body, dict):
+        items, next_link = [body], None  # the official clients treat a lone object as one result
+    else:
+        items, next_link = [], None
+    records: list[Raw] = []
+    bad: list[tuple[str | None, str, str]] = []
+    for item in items:
+        if isinstance(item, dict):
+            records.append(item)
+        else:
+            bad.append((None, "offering is not a JSON object", repr(item)[:2000]))
+    return records, bad, next_link if isinstance(next_link, str) else None
+
+
+def _next_offset(link: str | None, body: Any, offset: int, limit: int, count: int) -> int | None:
+    if link:
+        values = parse_qs(urlsplit(link).query).get("offset")
+        if values and values[0].isdigit():
+            return int(values[0])
+        return offset + count
+    if isinstance(body, list) and count >= limit:
+        return offset + count  # bare array: a full page may have a successor
+    return None

@@ -1,0 +1,1 @@
+"""Shared HTTP plumbing for connectors: client, auth, paging, retries, rate limits, redaction."""

@@ -1,0 +1,212 @@
+"""Salesforce Education Cloud: bulk course-offering target (Connect REST).
+
+Docs: edu_cloud_dev_guide connect_resources_course_offering (POST, v64.0+),
+connect_requests_course_offering_inpu, connect_responses_course_offering_output; OAuth from the
+Connect REST quick start. One POST carries a JSON array of ``{courseOffering: {...}}``;
+``overwrite=false`` for external IDs the org has never seen, ``true`` for known ones. The answer's
+``details`` carry no external ID, so they are matched to inputs by position; the vendor's example
+marks an item's outcome with ``status`` in one item and ``success`` in others, so both are read.
+The daily quota is signalled by 403 ``REQUEST_LIMIT_EXCEEDED`` (not 429) and ``Sforce-Limit-Info``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.base import Conflict, LoadResult, Raw
+from connectors.http.auth import HeaderToken, OAuth2ClientCredentials
+from connectors.http.client import HttpCaller, build_client
+from connectors.http.retry import RateLimiter, RetryPolicy
+from offering_sync.errors import ConfigError, ConnectorError, QuotaExhausted, Rejected
+
+__all__ = ["PAYLOAD_FIELDS", "SalesforceSettings", "SalesforceTarget", "mapping_settings"]
+
+PAYLOAD_FIELDS = frozenset("courseOffering." + key for key in (
+    "academicSessionId", "courseOfferingName", "learningCourseId", "startDate",
+    "courseOfferingCustomAttribute", "courseOfferingExternalId.fieldName",
+    "courseOfferingExternalId.fieldValue", "courseOfferingId", "courseOfferingSchedule",
+    "description", "endDate", "enrollmentCapacity", "isActive", "primaryFacultyId",
+    "sectionNumber", "waitlistedCapacity"))
+
+# No maximum is published for this resource; 200 is the sObject Collections limit.
+DEFAULT_BATCH = 200
+COURSE_OFFERING_PATH = "services/data/v{version}/connect/education/academic-operations/course-offering"
+TOKEN_PATH = "services/oauth2/token"
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class SalesforceSettings(BaseSettings):
+    """``OFFERING_SYNC_SALESFORCE_*``: the org's instance URL and credentials."""
+
+    model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_SALESFORCE_", env_file=".env",
+                                      extra="ignore")
+
+    base_url: str = Field(default="https://login.salesforce.com",
+                          description="the org's instance URL, e.g. https://x.my.salesforce.com")
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    token: SecretStr | None = None
+    api_version: str = "66.0"
+    external_id_field: str = "OfferingSyncExternalId__c"
+    batch_size: int = Field(default=DEFAULT_BATCH, ge=1, le=10_000)
+    timeout: float = 60.0
+    rate_limit: float | None = Field(default=None, description="requests per second")
+    quota_stop_ratio: float = Field(default=0.95, gt=0, le=1,
+                                    description="stop cleanly once api-usage passes this share")
+
+
+def mapping_settings(settings: SalesforceSettings | None = None) -> dict[str, Any]:
+    """Values the Salesforce mapping files may read with ``setting:``."""
+    settings = settings or SalesforceSettings()
+    return {"salesforce.external_id_field": settings.external_id_field}
+
+
+class SalesforceTarget:
+    """Bulk-posts course offerings; one ``LoadResult`` per input, in input order."""
+
+    system = "salesforce"
+
+    def __init__(self, http: HttpCaller, settings: SalesforceSettings) -> None:
+        self.http, self.settings = http, settings
+        self.max_batch = settings.batch_size
+        self.api_usage: tuple[int, int] | None = None
+        http.classify = _classify
+
+    @classmethod
+    def from_settings(cls, settings: SalesforceSettings | None = None,
+                      *, retry: RetryPolicy | None = None) -> SalesforceTarget:
+        """Build from the environment; missing credentials are a ``ConfigError``."""
+        settings = settings or SalesforceSettings()
+        client = build_client(settings.base_url, auth=_auth(settings), timeout=settings.timeout)
+        return cls(HttpCaller(client, cls.system, retry=retry or RetryPolicy(),
+                              limiter=RateLimiter(settings.rate_limit)), settings)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.http.client.close()
+
+    def upsert(self, batch: Sequence[Raw], *, overwrite: bool) -> list[LoadResult]:
+        """POST one batch; per-record failures come back as values, not exceptions.
+
+        Retrying the POST is safe: every item carries its external ID, so a repeat either
+        updates in place or comes back as a per-record "already exists" conflict.
+
+        Raises:
+            ConnectorError: the whole request failed (after retries where safe).
+        """
+        if not batch:
+            return []
+        self._check_quota()
+        keys = [_external_id(item) for item in batch]
+        path = COURSE_OFFERING_PATH.format(version=self.settings.api_version)
+        response = self.http.send("POST", path, idempotent=True, json=list(batch),
+                                  params={"overwrite": "true" if overwrite else "false"},
+                                  record=keys[0] if len(keys) == 1 else None)
+        self._note_usage(response)
+        body = self.http.json(response)
+        details = body.get("details") if isinstance(body, dict) else None
+        if not isinstance(details, list) or len(details) != len(batch):
+            got = len(details) if isinstance(details, list) else "no"
+            raise Rejected(f"answer has {got} details for {len(batch)} offerings; cannot match "
+                           "results to records", system=self.system,
+                           status=response.status_code)
+        return [_read_detail(key, detail, overwrite) for key, detail in zip(keys, details,
+                                                                            strict=True)]
+
+    def _note_usage(self, response: httpx.Response) -> None:
+        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.api_usage = (int(match.group(1)), int(match.group(2)))
+
+    def _check_quota(self) -> None:
+        if self.api_usage and self.api_usage[1]:
+            used, limit = self.api_usage
+            if used / limit >= self.settings.quota_stop_ratio:
+                raise QuotaExhausted(
+                    f"API usage {used}/{limit} passed the stop ratio "
+                    f"{self.settings.quota_stop_ratio:.0%}; stopping before the org's quota "
+                    "runs out", system=self.system)
+
+
+def _auth(settings: SalesforceSettings) -> httpx.Auth:
+    if settings.token is not None:
+        return HeaderToken(settings.token)
+    if settings.client_id and settings.client_secret is not None:
+        token_url = settings.base_url.rstrip("/") + "/" + TOKEN_PATH
+        return OAuth2ClientCredentials(token_url, settings.client_id, settings.client_secret)
+    raise ConfigError("Salesforce credentials are missing: set OFFERING_SYNC_SALESFORCE_TOKEN, or "
+                      "OFFERING_SYNC_SALESFORCE_CLIENT_ID and OFFERING_SYNC_SALESFORCE_CLIENT_SECRET")
+
+
+def _classify(response: httpx.Response, message: str) -> ConnectorError | None:
+    if response.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in message:
+        return QuotaExhausted("the org's API request limit is used up; the run stops and "
+                              "resumes on the next schedule", system="salesforce",
+                              status=403, vendor_message=message)
+    return None
+
+
+def _external_id(item: Raw) -> str:
+    try:
+        return str(item["courseOffering"]["courseOfferingExternalId"]["fieldValue"])
+    except (KeyError, TypeError):
+        raise Rejected("a payload has no courseOffering.courseOfferingExternalId.fieldValue; "
+                       "the mapping must set it", system="salesforce") from None
+
+
+def _outcome(detail: dict[str, Any]) -> str:
+    raw = detail.get("status", detail.get("success"))
+    if raw is True:
+        return "SUCCESS"
+    if raw is False or raw is None:
+        return "FAILURE"
+    return str(raw).upper()
+
+
+def _errors(detail: dict[str, Any]) -> list[tuple[str | None, str]]:
+    found: list[tuple[str | None, str]] = []
+    for err in detail.get("errors") or []:
+        if isinstance(err, dict):
+            found.append((err.get("field"), str(err.get("message", ""))))
+    schedules = detail.get("courseSchedule", detail.get("courseSchedules")) or []
+    for index, schedule in enumerate(schedules):
+        if isinstance(schedule, dict) and schedule.get("success") is False:
+            for err in schedule.get("errors") or []:
+                if isinstance(err, dict):
+                    field = err.get("field") or "courseSchedule"
+                    found.append((f"{field}[{index}]", str(err.get("message", ""))))
+    return found
+
+
+def _conflict(errors: list[tuple[str | None, str]], overwrite: bool) -> Conflict | None:
+    for field, message in errors:
+        if not field or not field.endswith("courseOfferingExternalId"):
+            continue
+        text = message.lower()
+        if not overwrite and ("duplicate" in text or "already exists" in text):
+            return "exists"
+        if overwrite and ("not found" in text or "does not exist" in text):
+            return "missing"
+    return None
+
+
+def _read_detail(key: str, detail: Any, overwrite: bool) -> LoadResult:
+    if not isinstance(detail, dict):
+        return LoadResult(key, ok=False, errors=((None, "malformed result item"),))
+    outcome = _outcome(detail)
+    errors = _errors(detail)
+    target_id = detail.get("courseOfferingId") or None
+    if outcome == "SUCCESS" and not errors:
+        return LoadResult(key, ok=True, target_id=target_id)
+    if outcome == "SUCCESS":
+        outcome = "PARTIAL_SUCCESS"
+    if not errors:
+        errors = [(None, f"Salesforce reported {outcome} without an error message")]
+    return LoadResult(key, ok=False, target_id=target_id, errors=tuple(errors),
+                      conflict=_conflict(errors, overwrite) if outcome == "FAILURE" else None)

@@ -1,0 +1,2 @@
+"""Local emulators of the vendors' APIs, written from their documentation (never from our
+connectors) so that a connector's misreading shows up in tests."""

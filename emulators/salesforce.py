@@ -1,0 +1,382 @@
+"""Salesforce Education Cloud emulator: OAuth token and the bulk course-offering POST.
+
+From the edu_cloud_dev_guide pages (Course Offering POST, Course Offering Input, Course Offering
+Schedule Input, Course Offering output) and the REST API's error and limits pages. Whole-request
+errors are the REST array ``[{"errorCode","message"}]``; per-record outcomes sit in ``details``
+by position, keyed ``status`` for SUCCESS and ``success`` otherwise, as in the vendor's example.
+Our readings where the docs are silent, each a setting: the batch cap (200), what
+``overwrite=true`` does with an unknown external ID (fail), the daily quota.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import threading
+from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from emulators.faults import Faults, install_faults
+
+__all__ = ["Org", "create_app"]
+
+DEMO_CLIENT_ID, DEMO_CLIENT_SECRET = "sf-demo-client", "sf-demo-secret"
+MIN_VERSION = 64.0
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?(Z|[+-]\d\d:?\d\d)$")
+_TIME = re.compile(r"^\d\d:\d\d:\d\d(\.\d{1,3})?Z?$")
+_ID = r"^{prefix}[A-Za-z0-9]{{12}}([A-Za-z0-9]{{3}})?$"
+_OFFERING_KEYS = {
+    "academicSessionId", "courseOfferingName", "learningCourseId", "startDate",
+    "courseOfferingCustomAttribute", "courseOfferingExternalId", "courseOfferingId",
+    "courseOfferingSchedule", "description", "endDate", "enrollmentCapacity", "isActive",
+    "primaryFacultyId", "sectionNumber", "waitlistedCapacity",
+}
+_SCHEDULE_KEYS = {
+    "courseOfferingScheduleId", "startDate", "startTime", "courseOfferingScheduleCustomAttribute",
+    "courseOfferingScheduleExternalId", "courseOfferingScheduleTemplate", "description",
+    "endTime", "location", "recurrencePattern", "type",
+}
+SCHEDULE_TYPES = {"Class", "Lab", "Lecture", "Exam", "Seminar", "Tutorial"}
+
+
+class Org:
+    """The emulated org's course offerings, keyed by id, with an external-ID index."""
+
+    def __init__(self) -> None:
+        self.offerings: dict[str, dict[str, Any]] = {}
+        self.by_external: dict[tuple[str, str], str] = {}
+        self.lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def new_id(self, prefix: str) -> str:
+        """An 18-character Salesforce-shaped id."""
+        n, chars = next(self._ids), []
+        for _ in range(12):
+            n, rem = divmod(n, 62)
+            chars.append(_BASE62[rem])
+        return prefix + "".join(reversed(chars)) + "AAA"
+
+
+def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
+               client_secret: str = DEMO_CLIENT_SECRET, static_tokens: tuple[str, ...] = (),
+               max_batch: int = 200, upsert_missing: str = "fail", daily_limit: int = 1_000_000,
+               token_ttl_calls: int | None = None, faults: Faults | None = None) -> FastAPI:
+    """The emulator as an ASGI app; ``app.state.org`` holds what was loaded."""
+    app = FastAPI(title="Salesforce Education Cloud emulator", openapi_url=None, docs_url=None)
+    state = app.state
+    state.org = org or Org()
+    state.tokens = {t: None for t in static_tokens}
+    state.usage = 0
+    state.posts = 0
+    state.records_posted = 0
+    state.settings = {"max_batch": max_batch, "upsert_missing": upsert_missing,
+                      "daily_limit": daily_limit, "token_ttl_calls": token_ttl_calls}
+    injector = install_faults(app, faults or Faults(), lambda status, msg: [
+        {"errorCode": "SERVER_UNAVAILABLE" if status >= 500 else "REQUEST_LIMIT_EXCEEDED",
+         "message": msg}])
+    state.faults = injector
+
+    @app.post("/services/oauth2/token")
+    async def token(request: Request) -> JSONResponse:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace"),
+                                                keep_blank_values=True).items()}
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type",
+                                 "error_description": "grant type not supported"}, 400)
+        if form.get("client_id") != client_id or form.get("client_secret") != client_secret:
+            return JSONResponse({"error": "invalid_client",
+                                 "error_description": "invalid client credentials"}, 400)
+        issued = "00D" + secrets.token_urlsafe(24)
+        state.tokens[issued] = state.settings["token_ttl_calls"]
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse({
+            "access_token": issued, "signature": secrets.token_urlsafe(16),
+            "token_format": "opaque", "instance_url": base, "id": f"{base}/id/00Dxx/005xx",
+            "token_type": "Bearer", "issued_at": str(int(datetime.now(UTC).timestamp() * 1000)),
+        })
+
+    @app.post("/services/data/v{version}/connect/education/academic-operations/course-offering")
+    async def course_offering(version: str, request: Request) -> JSONResponse:
+        refused = _gate(state, request, version)
+        if refused is not None:
+            return refused
+        overwrite = request.query_params.get("overwrite", "false").lower()
+        if overwrite not in ("true", "false"):
+            return _error(400, "INVALID_INPUT", "overwrite must be true or false")
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}")
+        problem = _shape_problem(body, state.settings["max_batch"])
+        if problem:
+            return _error(400, *problem)
+        state.posts += 1
+        state.records_posted += len(body)
+        with state.org.lock:
+            details = [_apply(state, item["courseOffering"], overwrite == "true")
+                       for item in body]
+        counts = {s: sum(1 for d in details if _outcome(d) == s)
+                  for s in ("SUCCESS", "PARTIAL_SUCCESS", "FAILURE")}
+        status = ("SUCCESS" if counts["SUCCESS"] == len(details) else
+                  "FAILURE" if counts["FAILURE"] == len(details) else "PARTIAL_SUCCESS")
+        return JSONResponse({"successCount": counts["SUCCESS"],
+                             "partialSuccessCount": counts["PARTIAL_SUCCESS"],
+                             "failureCount": counts["FAILURE"], "status": status,
+                             "details": details}, status_code=201,
+                            headers=_limit_header(state))
+
+    _admin_routes(app)
+    app.add_exception_handler(404, _not_found)
+    app.add_exception_handler(405, _not_allowed)
+    return app
+
+
+def _gate(state: Any, request: Request, version: str) -> JSONResponse | None:
+    """Version, auth and quota checks every data call goes through."""
+    try:
+        number = float(version)
+    except ValueError:
+        number = 0.0
+    if number < MIN_VERSION:
+        return _error(404, "NOT_FOUND", "The requested resource does not exist")
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+    if token is None or token not in state.tokens:
+        return _error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+    left = state.tokens[token]
+    if left is not None:
+        if left <= 0:
+            return _error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        state.tokens[token] = left - 1
+    state.usage += 1
+    if state.usage > state.settings["daily_limit"]:
+        return _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+    return None
+
+
+def _shape_problem(body: Any, max_batch: int) -> tuple[str, str] | None:
+    if not isinstance(body, list):
+        return "JSON_PARSER_ERROR", "Expected a JSON array of course offering inputs"
+    if not body:
+        return "INVALID_INPUT", "At least one course offering is required"
+    if len(body) > max_batch:
+        return "INVALID_INPUT", f"You can't process more than {max_batch} course offerings"
+    for index, item in enumerate(body):
+        if not isinstance(item, dict) or not isinstance(item.get("courseOffering"), dict):
+            return "JSON_PARSER_ERROR", f"Item {index} is not {{\"courseOffering\": {{...}}}}"
+        unknown = set(item) - {"courseOffering"} | set(item["courseOffering"]) - _OFFERING_KEYS
+        if unknown:
+            return "JSON_PARSER_ERROR", f"Unrecognized field \"{sorted(unknown)[0]}\""
+        for schedule in item["courseOffering"].get("courseOfferingSchedule") or []:
+            if not isinstance(schedule, dict):
+                return "JSON_PARSER_ERROR", "courseOfferingSchedule items must be objects"
+            extra = set(schedule) - _SCHEDULE_KEYS
+            if extra:
+                return "JSON_PARSER_ERROR", f"Unrecognized field \"{sorted(extra)[0]}\""
+    return None
+
+
+def _apply(state: Any, offering: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """Validate and store one offering; returns its ``details`` item."""
+    errors = _offering_errors(offering)
+    faults = state.faults
+    if not errors and faults.faults.reject_rate and faults._draw() < faults.faults.reject_rate:
+        faults._count("reject")
+        errors = [{"message": "unable to obtain exclusive access to this record", "field": None}]
+    if errors:
+        return _failure(errors)
+    org: Org = state.org
+    ext = offering.get("courseOfferingExternalId") or {}
+    ext_key = (str(ext.get("fieldName")), str(ext.get("fieldValue"))) if ext else None
+    existing = org.by_external.get(ext_key) if ext_key else None
+    if existing is None and offering.get("courseOfferingId"):
+        existing = offering["courseOfferingId"] if offering["courseOfferingId"] in \
+            org.offerings else None
+    field = "courseOffering.courseOfferingExternalId"
+    if not overwrite and existing is not None:
+        return _failure([{"message": f"duplicate value found: {ext_key[1] if ext_key else ''} "
+                          f"duplicates value on record with id: {existing}", "field": field}])
+    if overwrite and existing is None and state.settings["upsert_missing"] != "create":
+        return _failure([{"message": "No course offering found with this external ID: not found",
+                          "field": field}])
+    offering_id = existing or org.new_id("0xA")
+    schedules, schedule_errors = _schedules(org, offering)
+    org.offerings[offering_id] = {**offering, "courseOfferingId": offering_id,
+                                  "courseOfferingSchedule": schedules}
+    if ext_key:
+        org.by_external[ext_key] = offering_id
+    if schedule_errors:
+        return {"success": "PARTIAL_SUCCESS", "courseOfferingId": offering_id, "errors": [],
+                "courseSchedule": schedule_errors}
+    return {"status": "SUCCESS", "errors": [], "courseOfferingId": offering_id,
+            "courseSchedule": [{"success": True, "courseOfferingScheduleId": s["id"],
+                                "errors": []} for s in schedules]}
+
+
+def _failure(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"success": "FAILURE", "courseOfferingId": None, "errors": errors,
+            "courseSchedule": []}
+
+
+def _outcome(detail: dict[str, Any]) -> str:
+    return str(detail.get("status") or detail.get("success"))
+
+
+def _offering_errors(o: dict[str, Any]) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+
+    def bad(field: str, message: str) -> None:
+        errors.append({"message": message, "field": f"courseOffering.{field}"})
+
+    for key, label in (("academicSessionId", "Academic Session"),
+                       ("courseOfferingName", "Course Offering Name"),
+                       ("learningCourseId", "Learning Course"), ("startDate", "Start Date")):
+        if o.get(key) in (None, ""):
+            bad(key, f"{label} is required")
+    for key, prefix, label in (("academicSessionId", "0vc", "Academic Session"),
+                               ("learningCourseId", "0vY", "Learning Course"),
+                               ("primaryFacultyId", "003", "Primary Faculty")):
+        value = o.get(key)
+        if value not in (None, "") and not (isinstance(value, str) and
+                                            re.match(_ID.format(prefix=prefix), value)):
+            bad(key, f"{label} is invalid")
+    name = o.get("courseOfferingName")
+    if name is not None and (not isinstance(name, str) or len(name) > 255):
+        bad("courseOfferingName", "Course Offering Name is invalid")
+    starts = _instant(o.get("startDate"), "startDate", bad)
+    ends = _instant(o.get("endDate"), "endDate", bad)
+    if starts and ends and ends < starts:
+        bad("endDate", "End Date < Start Date")
+    active = o.get("isActive")
+    if active is not None and active not in (True, False, "true", "false"):
+        bad("isActive", "Is Active is invalid")
+    for key in ("enrollmentCapacity", "waitlistedCapacity", "sectionNumber"):
+        value = o.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            bad(key, f"{key} must be a non-negative integer")
+    ext = o.get("courseOfferingExternalId")
+    if ext is not None and not (isinstance(ext, dict) and isinstance(ext.get("fieldName"), str)
+                                and isinstance(ext.get("fieldValue"), str) and ext["fieldValue"]):
+        bad("courseOfferingExternalId", "External ID needs fieldName and fieldValue")
+    for attr in o.get("courseOfferingCustomAttribute") or []:
+        if not isinstance(attr, dict) or not isinstance(attr.get("fieldName"), str):
+            bad("courseOfferingCustomAttribute", "Custom attribute needs fieldName")
+    return errors
+
+
+def _instant(value: Any, field: str, bad: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not _DATETIME.match(value):
+        bad(field, f"{field} is invalid: use 2024-12-09T20:00:00.000Z")
+        return None
+    try:
+        text = value.replace("Z", "+00:00")
+        if re.search(r"[+-]\d{4}$", text):
+            text = text[:-2] + ":" + text[-2:]
+        return datetime.fromisoformat(text)
+    except ValueError:
+        bad(field, f"{field} is not a real date")
+        return None
+
+
+def _schedules(org: Org, offering: dict[str, Any],
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    stored: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    failed = False
+    for schedule in offering.get("courseOfferingSchedule") or []:
+        errors = _schedule_errors(schedule)
+        if errors:
+            failed = True
+            results.append({"success": False, "courseOfferingScheduleId": None,
+                            "errors": errors})
+            continue
+        schedule_id = schedule.get("courseOfferingScheduleId") or org.new_id("0eA")
+        stored.append({**schedule, "id": schedule_id})
+        results.append({"success": True, "courseOfferingScheduleId": schedule_id, "errors": []})
+    return stored, (results if failed else [])
+
+
+def _schedule_errors(s: dict[str, Any]) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    start_date = s.get("startDate")
+    if not start_date:
+        errors.append({"message": "Start Date is required", "field": "courseSchedule.startDate"})
+    elif not isinstance(start_date, str) or not _is_date(start_date):
+        errors.append({"message": "Start Date is invalid", "field": "courseSchedule.startDate"})
+    start, end = s.get("startTime"), s.get("endTime")
+    for key, value in (("startTime", start), ("endTime", end)):
+        if value is not None and (not isinstance(value, str) or not _TIME.match(value)):
+            errors.append({"message": f"{key} is invalid", "field": f"courseSchedule.{key}"})
+    if not start:
+        errors.append({"message": "Start Time is required", "field": "courseSchedule.startTime"})
+    elif isinstance(start, str) and isinstance(end, str) and _TIME.match(start) and \
+            _TIME.match(end) and _clock(end) < _clock(start):
+        errors.append({"message": "End time < Start time at Course Offering Schedule",
+                       "field": "courseSchedule.endTime"})
+    kind = s.get("type")
+    if kind is not None and kind not in SCHEDULE_TYPES:
+        errors.append({"message": "Type is invalid", "field": "courseSchedule.type"})
+    return errors
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text[:10])
+    except ValueError:
+        return False
+    return len(text) == 10 or bool(_DATETIME.match(text))
+
+
+def _clock(text: str) -> time:
+    return time.fromisoformat(text.removesuffix("Z"))
+
+
+def _limit_header(state: Any) -> dict[str, str]:
+    return {"Sforce-Limit-Info": f"api-usage={state.usage}/{state.settings['daily_limit']}"}
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse([{"errorCode": code, "message": message}], status_code=status)
+
+
+async def _not_found(_request: Request, _exc: Exception) -> JSONResponse:
+    return _error(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+async def _not_allowed(_request: Request, _exc: Exception) -> JSONResponse:
+    return _error(405, "METHOD_NOT_ALLOWED", "HTTP Method not allowed for this resource")
+
+
+def _admin_routes(app: FastAPI) -> None:
+    state = app.state
+
+    @app.put("/_emulator/faults")
+    def set_faults(faults: Faults) -> dict[str, Any]:
+        state.faults.configure(faults)
+        return faults.model_dump()
+
+    @app.put("/_emulator/settings")
+    def set_settings(changes: dict[str, Any]) -> dict[str, Any]:
+        state.settings.update({k: v for k, v in changes.items() if k in state.settings})
+        return dict(state.settings)
+
+    @app.get("/_emulator/course-offerings")
+    def offerings() -> list[dict[str, Any]]:
+        with state.org.lock:
+            return list(state.org.offerings.values())
+
+    @app.get("/_emulator/stats")
+    def stats() -> dict[str, Any]:
+        return {"usage": state.usage, "posts": state.posts,
+                "records_posted": state.records_posted,
+                "offerings": len(state.org.offerings), "injected": state.faults.injected}

@@ -1,0 +1,268 @@
+"""The ``offering-sync`` command: demo, sync, emulate, runs, mappings, dead-letters.
+
+A composer like ``compose.py``: it reads settings, builds pipelines and calls the engine (or the
+Prefect flow with ``--prefect``). User errors end as one red sentence and exit status 2; a run
+that left records unloaded exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from offering_sync.engine import Counts, RunSummary, SyncOptions, sync_pipeline
+from offering_sync.errors import ConfigError, MappingError, StateError, SyncError
+from offering_sync.settings import CoreSettings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Keep course offerings in step between education systems.")
+mappings_app = typer.Typer(no_args_is_help=True, help="Check the declarative mapping files.")
+dead_app = typer.Typer(no_args_is_help=True, help="Records that could not be synced.")
+app.add_typer(mappings_app, name="mappings")
+app.add_typer(dead_app, name="dead-letters")
+out = Console()
+err = Console(stderr=True)
+
+
+def _when(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--{name} {text!r} is not an ISO 8601 date or date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _store(settings: CoreSettings) -> Any:
+    from offering_sync.state import StateStore
+
+    return StateStore(settings.state_url)
+
+
+@app.command()
+def sync(
+    source: Annotated[str, typer.Option(help="System to read from, e.g. digitalchalk.")],
+    target: Annotated[str, typer.Option(help="System to write to, e.g. salesforce.")],
+    full_refresh: Annotated[bool, typer.Option(help="Ignore the stored watermark.")] = False,
+    since: Annotated[str | None, typer.Option(help="ISO date-time: start of the window.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO date-time: end of the window.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Extract, map and diff; write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    prefect: Annotated[bool, typer.Option(help="Run as a Prefect flow (shows in the UI).")] = False,
+) -> None:
+    """Sync offerings from SOURCE to TARGET once."""
+    options = SyncOptions(full_refresh=full_refresh, since=_when(since, "since"),
+                          until=_when(until, "until"), dry_run=dry_run,
+                          mode="full" if full_refresh else "backfill" if since or until
+                          else "incremental")
+    if prefect:
+        from flows.sync import sync_offerings
+
+        summary_dict = sync_offerings(source=source, target=target, full_refresh=full_refresh,
+                                      since=since, until=until, dry_run=dry_run)
+        _finish(summary_dict, as_json)
+        return
+    from offering_sync.compose import build_pipeline
+
+    settings = CoreSettings()
+    pipeline = build_pipeline(source, target, settings)
+    store = _store(settings)
+    options = SyncOptions(**{**options.__dict__, "lock_ttl_seconds": settings.lock_ttl_seconds,
+                             "max_failure_ratio": settings.max_failure_ratio})
+    try:
+        summary = _with_progress(lambda cb: sync_pipeline(pipeline, store, options, progress=cb),
+                                 quiet=as_json)
+    finally:
+        pipeline.source.close()
+        pipeline.target.close()
+    _finish(summary.as_dict(), as_json)
+
+
+def _with_progress(run: Any, *, quiet: bool) -> RunSummary:
+    if quiet or not err.is_terminal:
+        return run(None)  # type: ignore[no-any-return]
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("extracting…")
+
+        def show(c: Counts) -> None:
+            bar.update(task, description=f"{c.extracted} extracted · {c.created} created · "
+                       f"{c.updated} updated · {c.unchanged} unchanged · {c.failed} failed")
+
+        return run(show)  # type: ignore[no-any-return]
+
+
+def _finish(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(summary, default=str))
+    else:
+        out.print(_summary_table(summary))
+        if summary.get("message"):
+            out.print(f"[yellow]{summary['message']}[/]")
+    ok = summary["status"] == "succeeded" and summary["failed"] == 0
+    if not ok and not as_json:
+        err.print("[red]Some records were not synced: see `offering-sync dead-letters list`.[/]")
+    raise typer.Exit(0 if ok else 1)
+
+
+def _summary_table(summary: dict[str, Any], title: str | None = None) -> Table:
+    table = Table(title=title or f"{summary['pipeline']} · run {summary['run_id'][:8]}")
+    for column in ("status", "extracted", "created", "updated", "unchanged", "failed",
+                   "seconds"):
+        table.add_column(column, justify="right" if column != "status" else "left")
+    table.add_row(*(str(summary[c]) for c in ("status", "extracted", "created", "updated",
+                                              "unchanged", "failed", "seconds")))
+    return table
+
+
+@app.command()
+def runs(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20,
+         as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show recent runs from the state store."""
+    rows = _store(CoreSettings()).runs(limit=limit)
+    if as_json:
+        out.print_json(json.dumps([{**r.counts, "id": r.id, "pipeline": r.pipeline,
+                                    "mode": r.mode, "status": r.status,
+                                    "started_at": r.started_at.isoformat()} for r in rows]))
+        return
+    table = Table(title="runs")
+    for column in ("id", "pipeline", "mode", "status", "started", "extracted", "created",
+                   "updated", "unchanged", "failed"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.id[:8], r.pipeline, r.mode, r.status, f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+                      *(str(r.counts[k]) for k in ("extracted", "created", "updated",
+                                                    "unchanged", "failed")))
+    out.print(table)
+
+
+@mappings_app.command("check")
+def mappings_check() -> None:
+    """Validate and compile every mapping file."""
+    from offering_sync.compose import check_mappings
+
+    results = check_mappings(CoreSettings())
+    for path, problem in results:
+        if problem:
+            err.print(f"[red]✗[/] {problem}")
+        else:
+            out.print(f"[green]✓[/] {path.name}")
+    if any(problem for _, problem in results):
+        raise typer.Exit(1)
+
+
+@dead_app.command("list")
+def dead_letters_list(
+    pipeline: Annotated[str | None, typer.Option(help="e.g. digitalchalk->salesforce")] = None,
+    include_resolved: Annotated[bool, typer.Option(help="Show resolved ones too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List records that could not be extracted, mapped, validated or loaded."""
+    rows = _store(CoreSettings()).dead_letters(pipeline=pipeline,
+                                               unresolved_only=not include_resolved)
+    if as_json:
+        out.print_json(json.dumps([{"id": d.id, "run_id": d.run_id, "pipeline": d.pipeline,
+                                    "stage": d.stage, "source_id": d.source_id,
+                                    "field": d.field, "error": d.error,
+                                    "resolved": d.resolved_at is not None} for d in rows]))
+        return
+    table = Table(title=f"dead letters ({len(rows)})")
+    for column in ("id", "pipeline", "stage", "source id", "field", "error"):
+        table.add_column(column, overflow="fold")
+    for d in rows:
+        table.add_row(str(d.id), d.pipeline, d.stage, d.source_id or "?", d.field or "",
+                      d.error[:300])
+    out.print(table)
+
+
+@app.command()
+def emulate(
+    systems: Annotated[list[str], typer.Argument(help="digitalchalk, salesforce")],
+    records: Annotated[int, typer.Option(help="Offerings the DigitalChalk emulator serves.")] = 50,
+    port: Annotated[int, typer.Option(help="First port; 0 picks free ports.")] = 0,
+) -> None:
+    """Start emulators on loopback and print their base URLs and demo credentials."""
+    from emulators import server
+
+    running = []
+    for index, name in enumerate(systems):
+        if name not in server.EMULATORS:
+            raise ConfigError(f"no emulator for {name!r}; known: {', '.join(server.EMULATORS)}")
+        kwargs: dict[str, Any] = {}
+        if name == "digitalchalk":
+            from emulators.digitalchalk import Catalog
+
+            kwargs["catalog"] = Catalog(records)
+        app_ = server.EMULATORS[name](**kwargs)
+        running.append(server.start(app_, port + index if port else 0))
+        env = _emulator_env(name, running[-1].url)
+        out.print(f"[bold]{name}[/] at {running[-1].url}")
+        for key, value in env.items():
+            out.print(f"  export {key}={value}")
+    out.print("Press Ctrl-C to stop.")
+    try:
+        while True:
+            running[0].thread.join(1)
+    except KeyboardInterrupt:
+        for r in running:
+            r.stop()
+
+
+def _emulator_env(name: str, url: str) -> dict[str, str]:
+    from emulators import digitalchalk, salesforce
+
+    if name == "digitalchalk":
+        return {"OFFERING_SYNC_DIGITALCHALK_BASE_URL": url + "/dc/api/v5",
+                "OFFERING_SYNC_DIGITALCHALK_TOKEN": digitalchalk.DEFAULT_TOKEN}
+    return {"OFFERING_SYNC_SALESFORCE_BASE_URL": url,
+            "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
+            "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": salesforce.DEMO_CLIENT_SECRET}
+
+
+@app.command()
+def demo(records: Annotated[int, typer.Option(help="Offerings to generate.")] = 200,
+         changes: Annotated[int, typer.Option(help="Source offerings to edit before run 3.")] = 5,
+         ) -> None:
+    """Three Prefect-flow syncs against local emulators: create all, no-op, update the edits."""
+    from flows.demo import run_demo
+
+    run_demo(records, changes, out)
+
+
+def main() -> None:
+    """Console-script entry point: one clear sentence for user errors, never a traceback."""
+    from connectors.http.redact import install_log_redaction
+
+    install_log_redaction()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except (ConfigError, MappingError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except (StateError, SyncError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - boundary: click's usage errors and the unforeseen
+        from click.exceptions import Abort, ClickException
+
+        if isinstance(exc, ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, Abort):
+            sys.exit(130)
+        raise

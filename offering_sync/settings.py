@@ -1,0 +1,42 @@
+"""Core settings (state store, batching, files), read from ``OFFERING_SYNC_*`` and ``.env``.
+
+Per-system connection settings live beside each connector; this module holds only what the
+engine itself needs, so the core never knows a vendor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["CoreSettings", "default_mappings_dir"]
+
+
+def default_mappings_dir() -> Path:
+    """The repo's ``mappings/`` in a checkout, else the copy bundled in the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "mappings", here / "_mappings"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "mappings"
+
+
+class CoreSettings(BaseSettings):
+    """Settings every run needs, whatever the systems."""
+
+    model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_", env_file=".env",
+                                      extra="ignore")
+
+    state_url: str = Field(default="sqlite:///offering-sync.db",
+                           description="SQLAlchemy URL of the state store.")
+    mappings_dir: Path = Field(default_factory=default_mappings_dir)
+    crosswalks_file: Path | None = Field(
+        default=None, description="YAML of crosswalk tables; default mappings/crosswalks.yaml.")
+    max_failure_ratio: float = Field(default=1.0, ge=0, le=1)
+    lock_ttl_seconds: float = Field(default=300, gt=0)
+
+    def crosswalks_path(self) -> Path:
+        """Where the crosswalk tables are read from."""
+        return self.crosswalks_file or self.mappings_dir / "crosswalks.yaml"
