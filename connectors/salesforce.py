@@ -37,7 +37,7 @@ PAYLOAD_FIELDS = frozenset("courseOffering." + key for key in (
 # No maximum is published for this resource; 200 is the sObject Collections limit.
 DEFAULT_BATCH = 200
 COURSE_OFFERING_PATH = "services/data/v{version}/connect/education/academic-operations/course-offering"
-TOKEN_PATH = "services/oauth2/token"
+TOKEN_PATH = "services/oauth2/token"  # noqa: S105 - a path, not a password
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 

@@ -27,7 +27,7 @@ from emulators.faults import FaultInjector, Faults, install_faults
 
 __all__ = ["Catalog", "create_app"]
 
-DEFAULT_TOKEN = "dc-demo-token"
+DEFAULT_TOKEN = "dc-demo-token"  # noqa: S105 - the emulator's published demo token
 DEFAULT_LIMIT, MAX_LIMIT = 15, 100
 _WORDS = ["Appraisal", "Ethics", "Safety", "Leadership", "Data", "Nursing", "Finance",
           "Écologie", "Gestión", "Datenschutz", "Kommunikation", "Negotiation", "Care"]

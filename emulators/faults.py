@@ -43,7 +43,8 @@ class FaultInjector:
 
     def __init__(self, app: ASGIApp | None, faults: Faults,
                  error_body: Any = None) -> None:
-        self.app, self.faults = app, faults
+        self.app: ASGIApp = app
+        self.faults = faults
         self.error_body = error_body or (lambda status, msg: {"message": msg})
         self.rng = random.Random(faults.seed)
         self.lock = threading.Lock()
@@ -65,6 +66,7 @@ class FaultInjector:
             self.injected[kind] = self.injected.get(kind, 0) + 1
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Apply the switched-on faults to one vendor request, or pass it through."""
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return

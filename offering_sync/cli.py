@@ -30,8 +30,8 @@ mappings_app = typer.Typer(no_args_is_help=True, help="Check the declarative map
 dead_app = typer.Typer(no_args_is_help=True, help="Records that could not be synced.")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(dead_app, name="dead-letters")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _when(text: str | None, name: str) -> datetime | None:
@@ -248,7 +248,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except (ConfigError, MappingError) as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(2)
@@ -266,3 +266,4 @@ def main() -> None:
         if isinstance(exc, Abort):
             sys.exit(130)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

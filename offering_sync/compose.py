@@ -69,6 +69,7 @@ def build_pipeline(source: str, target: str, settings: CoreSettings | None = Non
                    target_connector: Target | None = None) -> Pipeline:
     """Validate names and mappings first, then build the connectors from the environment."""
     settings = settings or CoreSettings()
+    connectors.system(source), connectors.system(target)  # unknown names fail first, clearly
     if source == target:
         raise ConfigError("source and target are the same system")
     to_canonical, to_target = _compiled(settings, source, target)

@@ -78,7 +78,7 @@ def install_log_redaction() -> None:
     factory = logging.getLogRecordFactory()
 
     def make_record(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = factory(*args, **kwargs)  # type: ignore[arg-type]
+        record = factory(*args, **kwargs)
         RedactingFilter().filter(record)
         return record
 

@@ -49,7 +49,8 @@ def load_mapping_text(text: str, *, file: str = "<mapping>",
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        mark = exc.context_mark or exc.problem_mark  # where the broken construct began
+        line = mark.line + 1 if mark else None
         raise MappingError(f"not valid YAML: {exc.problem}", file=file, line=line) from None
     if not isinstance(data, dict):
         raise MappingError("a mapping file is a YAML object", file=file, line=1)

@@ -276,7 +276,7 @@ def _split(args: dict[str, Any], _cw: Crosswalks | None) -> Transform:
 
 def _join(args: dict[str, Any], _cw: Crosswalks | None) -> Transform:
     _expect(args, {"sep": str})
-    sep = args.get("sep", ",")
+    sep: str = args.get("sep", ",")
 
     def join(value: Any) -> str:
         if isinstance(value, str):

@@ -364,7 +364,7 @@ def _is_stale(owner: str, beat: datetime, now: datetime, ttl: float) -> bool:
     if host == socket.gethostname() and pid.isdigit():
         try:
             os.kill(int(pid), 0)
-        except ProcessLookupError:
+        except (ProcessLookupError, OverflowError):
             return True
         except PermissionError:
             return False

@@ -1,0 +1,121 @@
+"""DigitalChalk source against its emulator, and against the vendor's own examples."""
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
+from connectors.http.client import HttpCaller
+from emulators.digitalchalk import Catalog, create_app
+from offering_sync.errors import Rejected, Unauthorized
+from tests.conftest import dc_source, fast_retry, fixture_json
+
+
+def all_records(source, **kw):
+    return [r for page in source.pages(**kw) for r in page.records]
+
+
+def test_paging_ends_and_returns_every_offering_once(dc_app):
+    records = all_records(dc_source(dc_app, page_size=100))
+    assert len(records) == 250
+    assert len({r["id"] for r in records}) == 250
+
+
+def test_each_page_asks_for_at_most_the_vendor_maximum(dc_app):
+    source = dc_source(dc_app, page_size=100)
+    pages = list(source.pages())
+    assert [len(p.records) for p in pages] == [100, 100, 50]
+    assert source.http.calls == 3
+
+
+def test_resume_continues_after_the_checkpoint_without_repeats(dc_app):
+    source = dc_source(dc_app, page_size=100)
+    first = next(iter(source.pages()))
+    rest = all_records(source, resume=first.checkpoint)
+    ids = [r["id"] for r in first.records] + [r["id"] for r in rest]
+    assert len(ids) == len(set(ids)) == 250
+
+
+def test_the_two_offering_example_of_the_docs_parses_exactly():
+    """The vendor's Get-offerings example is a bare array with omitted fields."""
+    example = fixture_json("digitalchalk", "get_offerings_example.json")
+    app = create_app(Catalog(0), envelope=False)
+    app.state.catalog.add(example)
+    assert all_records(dc_source(app, page_size=15)) == example
+
+
+def test_a_bare_array_full_page_is_followed_by_the_next_offset():
+    app = create_app(Catalog(30), envelope=False)
+    assert len(all_records(dc_source(app, page_size=10))) == 30
+
+
+def test_created_date_window_selects_by_creation(dc_app):
+    since = datetime(2024, 1, 1, 1, 0, tzinfo=UTC)   # records are created 7 minutes apart
+    until = datetime(2024, 1, 1, 1, 59, 59, tzinfo=UTC)
+    records = all_records(dc_source(dc_app), since=since, until=until)
+    assert records and all("2024-01-01T01:" in r["createdDate"] for r in records)
+
+
+@pytest.mark.parametrize("setting,value", [("title", "Ethics"), ("tag", "core")])
+def test_filters_are_sent_to_the_vendor(dc_app, setting, value):
+    records = all_records(dc_source(dc_app, **{setting: value}))
+    assert records
+    if setting == "title":
+        assert all("ethics" in r["title"].lower() for r in records)
+    else:
+        assert all("core" in r["tags"] for r in records)
+
+
+def test_a_wrong_token_is_a_typed_error_with_the_vendor_body(dc_app):
+    with pytest.raises(Unauthorized) as info:
+        all_records(dc_source(dc_app, token="wrong-token-123"))
+    assert info.value.status == 401
+    assert "invalid_token" in info.value.vendor_message
+    assert "wrong-token-123" not in str(info.value)
+
+
+def test_a_page_size_over_the_vendor_maximum_is_refused_by_settings():
+    with pytest.raises(ValueError):
+        DigitalChalkSettings(page_size=101)
+
+
+def test_the_emulator_refuses_writes_to_offerings(dc_app):
+    source = dc_source(dc_app)
+    with pytest.raises(Rejected) as info:
+        source.http.send("POST", "offerings", idempotent=False, json={"title": "x"})
+    assert info.value.status == 405
+
+
+def test_retry_after_is_honoured_on_429():
+    """A handler that says 429 once, with Retry-After, then answers."""
+
+    class Once429:
+        calls = 0
+
+        def __call__(self, request):
+            Once429.calls += 1
+            if Once429.calls == 1:
+                return httpx.Response(429, headers={"Retry-After": "0.01"}, json={"errors": []})
+            return httpx.Response(200, json={"results": [{"id": "a", "title": "t",
+                                                          "orderIndex": 0}]})
+
+    waits = []
+    retry = fast_retry()
+    retry.sleep = waits.append
+    client = httpx.Client(transport=httpx.MockTransport(Once429()), base_url="http://dc/")
+    source = DigitalChalkSource(HttpCaller(client, "digitalchalk", retry=retry),
+                                DigitalChalkSettings(token=SecretStr("t")))
+    assert [r["id"] for r in all_records(source)] == ["a"]
+    assert waits == [0.01]
+
+
+def test_non_object_items_are_reported_not_dropped():
+    client = httpx.Client(transport=httpx.MockTransport(
+        lambda r: httpx.Response(200, json={"results": [{"id": "a", "title": "t"}, 42]})),
+        base_url="http://dc/")
+    source = DigitalChalkSource(HttpCaller(client, "digitalchalk"),
+                                DigitalChalkSettings(token=SecretStr("t")))
+    (page,) = list(source.pages())
+    assert len(page.records) == 1 and len(page.bad) == 1

@@ -1,0 +1,38 @@
+"""End-to-end helpers: a pipeline DigitalChalk emulator → Salesforce emulator, in process."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulators import digitalchalk as dc_emulator
+from emulators import salesforce as sf_emulator
+from offering_sync.compose import build_pipeline
+from offering_sync.settings import CoreSettings
+from tests.conftest import dc_source, sf_target
+
+
+class World:
+    """Two emulators, their connectors, and a way to build the pipeline between them."""
+
+    def __init__(self, records: int, **sf_kwargs) -> None:
+        self.catalog = dc_emulator.Catalog(records, seed=11)
+        self.dc_app = dc_emulator.create_app(self.catalog)
+        self.sf_app = sf_emulator.create_app(**sf_kwargs)
+
+    def pipeline(self, *, batch_size: int = 50, page_size: int = 100, retry=None):
+        return build_pipeline(
+            "digitalchalk", "salesforce", CoreSettings(),
+            source_connector=dc_source(self.dc_app, page_size=page_size, retry=retry),
+            target_connector=sf_target(self.sf_app, batch_size=batch_size, retry=retry))
+
+    @property
+    def offerings(self) -> list[dict]:
+        return list(self.sf_app.state.org.offerings.values())
+
+    def external_ids(self) -> list[str]:
+        return [o["courseOfferingExternalId"]["fieldValue"] for o in self.offerings]
+
+
+@pytest.fixture
+def world():
+    return World(120)

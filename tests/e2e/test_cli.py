@@ -1,0 +1,80 @@
+"""The `offering-sync` command as a user runs it (a real process, real sockets)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from emulators import digitalchalk, salesforce, server
+from tests.faults.test_sigkill import _env
+
+
+def run(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-c", "from offering_sync.cli import main; main()",
+                           *args], env=env or os.environ.copy(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def live_env(tmp_path):
+    catalog = digitalchalk.Catalog(40, seed=3)
+    sf_app = salesforce.create_app()
+    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+            server.serve_in_thread(sf_app) as sf:
+        yield _env(dc.url, sf.url, f"sqlite:///{tmp_path / 'cli.db'}"), catalog, sf_app
+
+
+def test_sync_json_prints_the_counts_and_exits_zero_then_one_on_failures(live_env):
+    env, catalog, sf_app = live_env
+    first = run("sync", "--source", "digitalchalk", "--target", "salesforce", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    body = json.loads(first.stdout)
+    assert {k: body[k] for k in ("extracted", "created", "updated", "unchanged", "failed")} == \
+        {"extracted": 40, "created": 40, "updated": 0, "unchanged": 0, "failed": 0}
+    assert body["run_id"]
+    catalog.edit(catalog.offering_id(0), {"beginDate": "not a date"})
+    second = run("sync", "--source", "digitalchalk", "--target", "salesforce", "--json", env=env)
+    assert second.returncode == 1
+    assert json.loads(second.stdout)["failed"] == 1
+    listed = run("dead-letters", "list", "--json", env=env)
+    (dead,) = json.loads(listed.stdout)
+    assert dead["source_id"] == catalog.offering_id(0) and dead["field"] == "starts_at"
+    runs = run("runs", "--json", env=env)
+    assert [r["status"] for r in json.loads(runs.stdout)] == ["succeeded", "succeeded"]
+
+
+def test_dry_run_reports_the_plan_and_writes_nothing(live_env):
+    env, _catalog, sf_app = live_env
+    done = run("sync", "--source", "digitalchalk", "--target", "salesforce", "--dry-run",
+               "--json", env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["created"] == 40
+    assert sf_app.state.posts == 0
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["sync", "--source", "moodle", "--target", "salesforce"], "unknown system 'moodle'"),
+    (["sync", "--source", "salesforce", "--target", "digitalchalk"], "not supported"),
+    (["sync", "--source", "digitalchalk", "--target", "salesforce", "--since", "yesterday"],
+     "--since 'yesterday' is not an ISO 8601"),
+])
+def test_user_errors_are_one_sentence_and_exit_2(args, needle, tmp_path):
+    env = {**os.environ, "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}"}
+    done = run(*args, env=env)
+    assert done.returncode == 2
+    assert needle in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_missing_credential_names_the_setting(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERING_SYNC_")}
+    env["OFFERING_SYNC_STATE_URL"] = f"sqlite:///{tmp_path / 's.db'}"
+    done = run("sync", "--source", "digitalchalk", "--target", "salesforce", env=env)
+    assert done.returncode == 2
+    assert "OFFERING_SYNC_DIGITALCHALK_TOKEN is not set" in done.stderr
+
+
+def test_mappings_check_passes_on_the_shipped_files():
+    done = run("mappings", "check")
+    assert done.returncode == 0, done.stderr
+    assert "digitalchalk_to_canonical.yaml" in done.stdout

@@ -1,0 +1,59 @@
+"""A real `offering-sync sync` process killed with SIGKILL mid-run, then run again."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from emulators import digitalchalk, salesforce, server
+from emulators.faults import Faults
+from offering_sync.state import StateStore
+
+
+def _env(dc_url: str, sf_url: str, state_url: str) -> dict[str, str]:
+    return {**os.environ,
+            "OFFERING_SYNC_STATE_URL": state_url,
+            "OFFERING_SYNC_DIGITALCHALK_BASE_URL": dc_url + "/dc/api/v5",
+            "OFFERING_SYNC_DIGITALCHALK_TOKEN": digitalchalk.DEFAULT_TOKEN,
+            "OFFERING_SYNC_SALESFORCE_BASE_URL": sf_url,
+            "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
+            "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": salesforce.DEMO_CLIENT_SECRET,
+            "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "25"}
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from offering_sync.cli import main; main()", *args]
+
+
+def test_sigkill_mid_run_then_resume_loads_every_offering_exactly_once(tmp_path):
+    records = 400
+    catalog = digitalchalk.Catalog(records, seed=99)
+    sf_app = salesforce.create_app(faults=Faults(latency_ms=40))
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    StateStore(state_url)  # migrate before the race starts
+    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+            server.serve_in_thread(sf_app) as sf:
+        env = _env(dc.url, sf.url, state_url)
+        args = _cli("sync", "--source", "digitalchalk", "--target", "salesforce", "--json")
+        for kill_after in (2, 6):
+            before = sf_app.state.posts
+            proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while sf_app.state.posts - before < kill_after and time.monotonic() < deadline:
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            assert proc.returncode == -signal.SIGKILL
+        assert 0 < len(sf_app.state.org.offerings) < records
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    external = Counter(o["courseOfferingExternalId"]["fieldValue"]
+                       for o in sf_app.state.org.offerings.values())
+    assert len(external) == records and set(external.values()) == {1}
+    assert set(external) == {f"digitalchalk:{r['id']}" for r in catalog}
+    runs = StateStore(state_url).runs()
+    assert runs[0].status == "succeeded"
+    assert [r.status for r in runs[1:]] == ["interrupted", "interrupted"]
