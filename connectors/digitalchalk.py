@@ -16,12 +16,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from connectors.base import Page, Raw
 from connectors.http.auth import HeaderToken
-from connectors.http.client import HttpCaller, build_client
-from connectors.http.retry import RateLimiter, RetryPolicy
+from connectors.http.client import HttpCaller
+from connectors.http.retry import RetryPolicy
+from connectors.http.settings import ConnectionSettings, make_caller
 from offering_sync.errors import ConfigError, Rejected
 
 __all__ = ["RECORD_FIELDS", "DigitalChalkSettings", "DigitalChalkSource"]
@@ -38,7 +39,7 @@ OFFERINGS_PATH = "offerings"
 _OPEN_END = "9999-12-31T23:59:59Z"
 
 
-class DigitalChalkSettings(BaseSettings):
+class DigitalChalkSettings(ConnectionSettings):
     """``OFFERING_SYNC_DIGITALCHALK_*``: where DigitalChalk is and how to reach it."""
 
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_DIGITALCHALK_", env_file=".env",
@@ -47,8 +48,6 @@ class DigitalChalkSettings(BaseSettings):
     base_url: str = "https://api.digitalchalk.com/dc/api/v5"
     token: SecretStr | None = None
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    timeout: float = 30.0
-    rate_limit: float | None = Field(default=None, description="requests per second")
     title: str | None = None
     tag: str | None = None
     offering_category_id: str | None = None
@@ -72,10 +71,8 @@ class DigitalChalkSource:
         if settings.token is None:
             raise ConfigError("OFFERING_SYNC_DIGITALCHALK_TOKEN is not set: copy the API token "
                               "from DigitalChalk (My Account → API) into it")
-        client = build_client(settings.base_url, auth=HeaderToken(settings.token),
-                              timeout=settings.timeout)
-        return cls(HttpCaller(client, cls.system, retry=retry or RetryPolicy(),
-                              limiter=RateLimiter(settings.rate_limit)), settings)
+        return cls(make_caller(settings, cls.system, HeaderToken(settings.token), retry),
+                   settings)
 
     def close(self) -> None:
         """Close the HTTP client."""

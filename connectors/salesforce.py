@@ -17,12 +17,13 @@ from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from connectors.base import Conflict, LoadResult, Raw
 from connectors.http.auth import HeaderToken, OAuth2ClientCredentials
-from connectors.http.client import HttpCaller, build_client
-from connectors.http.retry import RateLimiter, RetryPolicy
+from connectors.http.client import HttpCaller
+from connectors.http.retry import RetryPolicy
+from connectors.http.settings import ConnectionSettings, make_caller
 from offering_sync.errors import ConfigError, ConnectorError, QuotaExhausted, Rejected
 
 __all__ = ["PAYLOAD_FIELDS", "SalesforceSettings", "SalesforceTarget", "mapping_settings"]
@@ -41,7 +42,7 @@ TOKEN_PATH = "services/oauth2/token"  # noqa: S105 - a path, not a password
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
-class SalesforceSettings(BaseSettings):
+class SalesforceSettings(ConnectionSettings):
     """``OFFERING_SYNC_SALESFORCE_*``: the org's instance URL and credentials."""
 
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_SALESFORCE_", env_file=".env",
@@ -56,7 +57,6 @@ class SalesforceSettings(BaseSettings):
     external_id_field: str = "OfferingSyncExternalId__c"
     batch_size: int = Field(default=DEFAULT_BATCH, ge=1, le=10_000)
     timeout: float = 60.0
-    rate_limit: float | None = Field(default=None, description="requests per second")
     quota_stop_ratio: float = Field(default=0.95, gt=0, le=1,
                                     description="stop cleanly once api-usage passes this share")
 
@@ -83,9 +83,7 @@ class SalesforceTarget:
                       *, retry: RetryPolicy | None = None) -> SalesforceTarget:
         """Build from the environment; missing credentials are a ``ConfigError``."""
         settings = settings or SalesforceSettings()
-        client = build_client(settings.base_url, auth=_auth(settings), timeout=settings.timeout)
-        return cls(HttpCaller(client, cls.system, retry=retry or RetryPolicy(),
-                              limiter=RateLimiter(settings.rate_limit)), settings)
+        return cls(make_caller(settings, cls.system, _auth(settings), retry), settings)
 
     def close(self) -> None:
         """Close the HTTP client."""

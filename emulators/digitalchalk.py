@@ -21,11 +21,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse as _JSONResponse
 
 from emulators.faults import FaultInjector, Faults, install_faults
 
 __all__ = ["Catalog", "create_app"]
+
+
+class JSONResponse(_JSONResponse):
+    """JSON with every non-ASCII character escaped, as the vendor's Java stack writes it."""
+
+    def render(self, content: Any) -> bytes:
+        """Escape everything outside ASCII, so even a lone surrogate is valid JSON text."""
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 DEFAULT_TOKEN = "dc-demo-token"  # noqa: S105 - the emulator's published demo token
 DEFAULT_LIMIT, MAX_LIMIT = 15, 100

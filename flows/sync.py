@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from connectors.http.redact import install_log_redaction
 from flows.artifacts import publish_summary
 from offering_sync.compose import build_pipeline
 from offering_sync.engine import SyncOptions, sync_pipeline
@@ -18,6 +19,8 @@ from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore
 
 __all__ = ["sync_offerings"]
+
+install_log_redaction()  # every log record of a flow run is scrubbed of registered secrets
 
 T = TypeVar("T")
 

@@ -186,6 +186,32 @@ def dead_letters_list(
     out.print(table)
 
 
+@dead_app.command("retry")
+def dead_letters_retry(
+    ids: Annotated[list[int] | None, typer.Option("--id", help="Dead-letter ids (repeat).")] = None,
+    pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Re-run dead letters through their pipeline; resolved on success."""
+    from offering_sync.compose import build_pipeline
+    from offering_sync.retry_dead_letters import retry_dead_letters
+
+    settings = CoreSettings()
+    summaries = retry_dead_letters(_store(settings),
+                                   lambda s, t: build_pipeline(s, t, settings),
+                                   ids=ids, pipeline=pipeline)
+    if not summaries:
+        out.print("no dead letters to retry")
+        return
+    if as_json:
+        out.print_json(json.dumps([s.as_dict() for s in summaries], default=str))
+    else:
+        for s in summaries:
+            out.print(_summary_table(s.as_dict(), title=f"retry {s.pipeline}"))
+    if not all(s.ok for s in summaries):
+        raise typer.Exit(1)
+
+
 @app.command()
 def emulate(
     systems: Annotated[list[str], typer.Argument(help="digitalchalk, salesforce")],

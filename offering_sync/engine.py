@@ -215,6 +215,7 @@ class _Run:
         links = {} if not items else self.store.links_for(
             self.p.source.system, self.p.target.system, [i.source_id for i in items])
         planned = {"create": 0, "update": 0, "unchanged": 0}
+        settled: list[str] = []
         for item in items:
             link = links.get(item.source_id)
             action = plan_action(link.content_hash if link else None, link is not None,
@@ -224,10 +225,13 @@ class _Run:
             planned[action] += 1
             if action == "unchanged":
                 self.counts.unchanged += 1
+                settled.append(item.source_id)
             else:
                 self.pending[action == "update"][item.source_id] = item
         self.counts.failed += len(failures)
         self._record_failures(failures)
+        if settled and self.opt.mode == "retry" and not self.opt.dry_run:
+            self.store.resolve_dead_letters(self.p.name, settled, self.run_id)
         self.log.info("page %d: %d records (%d new, %d changed, %d unchanged, %d invalid)",
                       number, len(page.records) + len(page.bad), planned["create"],
                       planned["update"], planned["unchanged"], len(failures))
@@ -392,12 +396,20 @@ class _Run:
 
 def _dead(stage: str, source_id: str | None, external_id: str | None, field: str | None,
           error: str, payload: str | None) -> dict[str, Any]:
-    return {"stage": stage, "source_id": source_id, "external_id": external_id, "field": field,
-            "error": error, "payload": payload}
+    return {"stage": stage, "source_id": _storable(source_id),
+            "external_id": _storable(external_id), "field": _storable(field),
+            "error": _storable(error), "payload": payload}
+
+
+def _storable(text: str | None) -> str | None:
+    """Text a database accepts: invalid Unicode (lone surrogates) becomes escapes."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _dump(raw: Any) -> str:
-    text = json.dumps(raw, default=str, ensure_ascii=False)
+    text = json.dumps(raw, default=str)  # ASCII: survives invalid Unicode from the feed
     return text if len(text) <= _PAYLOAD_CHARS else text[:_PAYLOAD_CHARS]
 
 

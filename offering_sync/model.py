@@ -62,7 +62,9 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 Timezone = Annotated[str, AfterValidator(_zone)]
 Country = Annotated[str, AfterValidator(_country)]
 Currency = Annotated[str, AfterValidator(_currency)]
+# pydantic refuses lone surrogates (a feed's invalid "\udcff" escapes) for every str field.
 Text = Annotated[str, Field(max_length=65_536)]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class DeliveryType(StrEnum):
@@ -114,10 +116,10 @@ class Offering(_Part):
 
     # identity
     source_system: Annotated[str, Field(min_length=1)]
-    source_id: Annotated[str, Field(min_length=1, max_length=255)]
-    external_id: Annotated[str, Field(min_length=1, max_length=255)]
+    source_id: Name
+    external_id: Name
     # what it is
-    title: Annotated[str, Field(min_length=1, max_length=255)]
+    title: Name
     description: Text | None = None
     short_description: Text | None = None
     delivery_description: Text | None = None
@@ -141,11 +143,11 @@ class Offering(_Part):
     location_ref: Text | None = None
     address: Address | None = None
     primary_instructor: Text | None = None
-    additional_instructors: tuple[str, ...] = ()
+    additional_instructors: tuple[Text, ...] = ()
     # grouping
-    tags: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    match_strings: tuple[str, ...] = ()
+    tags: tuple[Text, ...] = ()
+    categories: tuple[Text, ...] = ()
+    match_strings: tuple[Text, ...] = ()
     order_index: int | None = None
     schedules: tuple[Schedule, ...] = ()
     custom_attributes: dict[str, str | int | float | bool | None] = Field(default_factory=dict)

@@ -19,6 +19,7 @@ import httpx
 from connectors.http.redact import redact
 from connectors.http.retry import RateLimiter, RetryPolicy
 from offering_sync.errors import (
+    ConfigError,
     ConnectorError,
     RateLimited,
     Rejected,
@@ -71,6 +72,7 @@ class HttpCaller:
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
     classify: Classify | None = None
     calls: int = 0
+    answered: int = 0
 
     def send(self, method: str, url: str, *, idempotent: bool, record: str | None = None,
              **kwargs: Any) -> httpx.Response:
@@ -105,9 +107,18 @@ class HttpCaller:
         except httpx.TimeoutException as exc:
             raise TransientError(f"timed out ({exc.__class__.__name__})", system=self.system,
                                  record=record) from None
+        except httpx.ConnectError as exc:
+            if not self.answered:  # never reached at all: a setting to fix, not a blip
+                base = str(self.client.base_url).rstrip("/")
+                raise ConfigError(
+                    f"cannot reach {self.system} at {base} ({redact(str(exc))[:120]}); check "
+                    f"OFFERING_SYNC_{self.system.upper()}_BASE_URL") from None
+            raise TransientError(f"connection failed: {redact(str(exc))[:200]}",
+                                 system=self.system, record=record) from None
         except httpx.TransportError as exc:
             raise TransientError(f"connection failed: {redact(str(exc))[:200]}",
                                  system=self.system, record=record) from None
+        self.answered += 1
         if response.is_success:
             return response
         raise self._error(response, record)

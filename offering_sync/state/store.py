@@ -235,6 +235,13 @@ class StateStore:
                         dead_letters.c.source_id.in_(ok_ids[start:start + 500]),
                     ).values(resolved_at=now, resolved_by_run=run_id))
             if failed:
+                # One open dead letter per record: a newer failure replaces the older one.
+                again = [f["source_id"] for f in failed if f.get("source_id")]
+                for start in range(0, len(again), 500):
+                    conn.execute(delete(dead_letters).where(
+                        dead_letters.c.pipeline == pipeline,
+                        dead_letters.c.resolved_at.is_(None),
+                        dead_letters.c.source_id.in_(again[start:start + 500])))
                 conn.execute(insert(dead_letters), [
                     {"run_id": run_id, "pipeline": pipeline, "created_at": now,
                      "stage": f["stage"], "source_id": f.get("source_id"),
@@ -282,6 +289,16 @@ class StateStore:
                            external_id=r["external_id"], field=r["field"], error=r["error"],
                            payload=r["payload"], created_at=_aware(r["created_at"]) or _now(),
                            resolved_at=_aware(r["resolved_at"])) for r in rows]
+
+    def resolve_dead_letters(self, pipeline: str, source_ids: Sequence[str], run_id: str) -> None:
+        """Close the open dead letters of records that need no further work."""
+        now = _now()
+        with self._tx() as conn:
+            for start in range(0, len(source_ids), 500):
+                conn.execute(update(dead_letters).where(
+                    dead_letters.c.pipeline == pipeline, dead_letters.c.resolved_at.is_(None),
+                    dead_letters.c.source_id.in_(list(source_ids[start:start + 500])),
+                ).values(resolved_at=now, resolved_by_run=run_id))
 
     # -- locks ----------------------------------------------------------------------------------
 

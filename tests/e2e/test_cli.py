@@ -78,3 +78,50 @@ def test_mappings_check_passes_on_the_shipped_files():
     done = run("mappings", "check")
     assert done.returncode == 0, done.stderr
     assert "digitalchalk_to_canonical.yaml" in done.stdout
+
+
+def test_an_unreachable_base_url_fails_at_start_with_one_sentence(tmp_path):
+    from emulators.server import free_port
+
+    env = _env(f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}",
+               f"sqlite:///{tmp_path / 's.db'}")
+    started = __import__("time").monotonic()
+    done = run("sync", "--source", "digitalchalk", "--target", "salesforce", env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "cannot reach digitalchalk" in done.stderr
+    assert "OFFERING_SYNC_DIGITALCHALK_BASE_URL" in done.stderr
+    assert __import__("time").monotonic() - started < 30
+
+
+def test_a_broken_mapping_file_fails_at_start_naming_file_and_line(tmp_path):
+    import shutil
+
+    from offering_sync.settings import default_mappings_dir
+
+    mappings = tmp_path / "mappings"
+    shutil.copytree(default_mappings_dir(), mappings)
+    path = mappings / "canonical_to_salesforce.yaml"
+    path.write_text(path.read_text().replace("transforms: [none_if_empty, pairs]",
+                                             "transforms: [none_if_empty, pears]"))
+    env = {**os.environ, "OFFERING_SYNC_MAPPINGS_DIR": str(mappings),
+           "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+           "OFFERING_SYNC_DIGITALCHALK_TOKEN": "t", "OFFERING_SYNC_SALESFORCE_TOKEN": "t"}
+    done = run("sync", "--source", "digitalchalk", "--target", "salesforce", env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "canonical_to_salesforce.yaml:" in done.stderr and "unknown transform 'pears'" in \
+        done.stderr
+
+
+def test_emulate_prints_base_urls_and_demo_credentials():
+    proc = subprocess.Popen([sys.executable, "-c", "from offering_sync.cli import main; main()",
+                             "emulate", "digitalchalk", "salesforce"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(7)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    text = "".join(lines)
+    assert "export OFFERING_SYNC_DIGITALCHALK_BASE_URL=http://127.0.0.1:" in text
+    assert "export OFFERING_SYNC_DIGITALCHALK_TOKEN=dc-demo-token" in text
+    assert "export OFFERING_SYNC_SALESFORCE_CLIENT_SECRET=sf-demo-secret" in text

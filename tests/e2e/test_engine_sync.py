@@ -148,3 +148,33 @@ def test_a_second_run_of_the_same_pipeline_is_refused_while_one_runs(world, sqli
         sync_pipeline(world.pipeline(), store)
     assert world.sf_app.state.posts == 0
     assert store.runs()[0].status == "refused"
+
+
+def test_retrying_dead_letters_loads_the_fixed_ones_and_resolves_them(sqlite_url):
+    from emulators.faults import Faults
+    from offering_sync.retry_dead_letters import retry_dead_letters
+
+    world = World(80)
+    world.sf_app.state.faults.configure(Faults(reject_rate=0.2, seed=8))
+    store = StateStore(sqlite_url)
+    first = sync_pipeline(world.pipeline(), store)
+    failed = first.counts.failed
+    assert failed and len(store.dead_letters()) == failed
+    world.sf_app.state.faults.configure(Faults())
+    (retry,) = retry_dead_letters(store, lambda s, t: world.pipeline())
+    assert (retry.counts.extracted, retry.counts.created) == (failed, failed)
+    assert store.dead_letters() == []
+    assert len(world.offerings) == 80
+
+
+def test_a_record_failing_again_keeps_one_open_dead_letter(world, sqlite_url):
+    from offering_sync.retry_dead_letters import retry_dead_letters
+
+    world.catalog.edit(world.catalog.offering_id(9), {"price": "free"})
+    store = StateStore(sqlite_url)
+    sync_pipeline(world.pipeline(), store)
+    sync_pipeline(world.pipeline(), store)
+    (retry,) = retry_dead_letters(store, lambda s, t: world.pipeline())
+    assert retry.counts.failed == 1
+    (dead,) = store.dead_letters()
+    assert dead.field == "price"

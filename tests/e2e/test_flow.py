@@ -5,6 +5,7 @@ import time
 import pytest
 
 from emulators import digitalchalk, salesforce, server
+from tests.conftest import SENTINEL_DC_TOKEN, SENTINEL_SF_SECRET
 
 
 @pytest.fixture(scope="session")
@@ -23,16 +24,16 @@ def prefect_harness():
 def live(monkeypatch, tmp_path):
     catalog = digitalchalk.Catalog(130, seed=21)
     catalog.edit(catalog.offering_id(4), {"currencyCode": "DOLLARS"})
-    sf_app = salesforce.create_app()
-    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+    sf_app = salesforce.create_app(client_secret=SENTINEL_SF_SECRET)
+    with server.serve_in_thread(digitalchalk.create_app(catalog, token=SENTINEL_DC_TOKEN)) as dc, \
             server.serve_in_thread(sf_app) as sf:
         for key, value in {
             "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
             "OFFERING_SYNC_DIGITALCHALK_BASE_URL": dc.url + "/dc/api/v5",
-            "OFFERING_SYNC_DIGITALCHALK_TOKEN": digitalchalk.DEFAULT_TOKEN,
+            "OFFERING_SYNC_DIGITALCHALK_TOKEN": SENTINEL_DC_TOKEN,
             "OFFERING_SYNC_SALESFORCE_BASE_URL": sf.url,
             "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
-            "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": salesforce.DEMO_CLIENT_SECRET,
+            "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": SENTINEL_SF_SECRET,
             "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "50",
         }.items():
             monkeypatch.setenv(key, value)
@@ -68,6 +69,16 @@ def test_the_flow_syncs_publishes_artifacts_and_runs_one_task_per_batch(prefect_
     assert '"created": 129' in summary.replace("'", '"') or "129" in summary
     dead = by_key["digitalchalk-salesforce-dead-letters"].data
     assert "currency" in dead and "DOLLARS" in dead
+    with get_client(sync_client=True) as client:
+        logs, deadline = "", time.monotonic() + 30  # logs reach the API in batches
+        while "create-batch-3" not in logs and time.monotonic() < deadline:
+            time.sleep(0.3)
+            logs = "\n".join(log.message for log in client.read_logs())
+        params = repr(client.read_flow_run(flow_run.id).parameters)
+    everything = logs + params + "".join(str(a.data) for a in artifacts)
+    assert "create-batch-1" in everything
+    for secret in (SENTINEL_DC_TOKEN, SENTINEL_SF_SECRET, *live.state.tokens):
+        assert secret not in everything
 
 
 def test_a_bad_parameter_fails_the_flow_with_a_readable_message(prefect_harness, live):

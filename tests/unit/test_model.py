@@ -51,3 +51,9 @@ def test_zero_capacity_and_non_ascii_titles_are_fine():
 def test_unknown_fields_are_refused():
     with pytest.raises(InvalidRecord, match="colour"):
         validate_offering({**BASE, "colour": "red"})
+
+
+def test_a_lone_surrogate_from_a_bad_escape_is_refused_naming_the_field():
+    with pytest.raises(InvalidRecord) as info:
+        validate_offering({**BASE, "title": "bad \udcff escape"})
+    assert info.value.field == "title" and "unicode" in str(info.value).lower()

@@ -1,0 +1,35 @@
+"""Settings every HTTP connector shares, and the one function that turns them into a caller."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from connectors.http.client import HttpCaller, build_client
+from connectors.http.retry import RateLimiter, RetryBudget, RetryPolicy
+
+__all__ = ["ConnectionSettings", "make_caller"]
+
+
+class ConnectionSettings(BaseSettings):
+    """Timeout, rate limit and retry knobs; each system subclasses with its env prefix."""
+
+    base_url: str
+    timeout: float = Field(default=30.0, gt=0)
+    rate_limit: float | None = Field(default=None, gt=0, description="requests per second")
+    rate_burst: int = Field(default=5, ge=1)
+    max_connections: int = Field(default=8, ge=1)
+    retries: int = Field(default=6, ge=1, description="attempts per request, first included")
+    retry_budget: int = Field(default=1000, ge=0, description="retries a whole run may spend")
+
+
+def make_caller(settings: ConnectionSettings, system: str, auth: httpx.Auth | None,
+                retry: RetryPolicy | None = None) -> HttpCaller:
+    """A pooled client with this system's auth, limiter and retry policy."""
+    client = build_client(settings.base_url, auth=auth, timeout=settings.timeout,
+                          max_connections=settings.max_connections)
+    policy = retry or RetryPolicy(attempts=settings.retries,
+                                  budget=RetryBudget(total=settings.retry_budget))
+    return HttpCaller(client, system, retry=policy,
+                      limiter=RateLimiter(settings.rate_limit, settings.rate_burst))
