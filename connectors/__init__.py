@@ -43,14 +43,34 @@ def _salesforce() -> SystemInfo:
     from connectors import salesforce
 
     return SystemInfo(
-        "salesforce", "Salesforce Education Cloud", None,
+        "salesforce", "Salesforce Education Cloud", salesforce.SalesforceSource.from_settings,
         salesforce.SalesforceTarget.from_settings, salesforce.mapping_settings,
-        payload_fields=salesforce.PAYLOAD_FIELDS)
+        record_fields=salesforce.RECORD_FIELDS, payload_fields=salesforce.PAYLOAD_FIELDS)
+
+
+def _rhythm() -> SystemInfo:
+    from connectors import rhythm
+
+    return SystemInfo(
+        "rhythm", "Rhythm (Certifications API)", rhythm.RhythmSource.from_settings,
+        rhythm.RhythmTarget.from_settings, rhythm.mapping_settings,
+        record_fields=rhythm.RECORD_FIELDS, payload_fields=rhythm.PAYLOAD_FIELDS)
+
+
+def _smarterproctoring() -> SystemInfo:
+    from connectors import smarterproctoring as sp
+
+    return SystemInfo(
+        "smarterproctoring", "SmarterProctoring", sp.SmarterProctoringSource.from_settings,
+        sp.SmarterProctoringTarget.from_settings, dict, record_fields=sp.RECORD_FIELDS,
+        payload_fields=sp.PAYLOAD_FIELDS | {sp.KEY_FIELD})
 
 
 _FACTORIES: dict[str, Callable[[], SystemInfo]] = {
     "digitalchalk": _digitalchalk,
     "salesforce": _salesforce,
+    "rhythm": _rhythm,
+    "smarterproctoring": _smarterproctoring,
 }
 SYSTEMS: tuple[str, ...] = tuple(_FACTORIES)
 

@@ -76,6 +76,8 @@ def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
     state.usage = 0
     state.posts = 0
     state.records_posted = 0
+    state.cursors = {}
+    state.query_page_size = 2000
     state.settings = {"max_batch": max_batch, "upsert_missing": upsert_missing,
                       "daily_limit": daily_limit, "token_ttl_calls": token_ttl_calls}
     injector = install_faults(app, faults or Faults(), lambda status, msg: [
@@ -132,19 +134,37 @@ def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
                              "details": details}, status_code=201,
                             headers=_limit_header(state))
 
+    @app.get("/services/data/v{version}/query")
+    def query(version: str, request: Request) -> JSONResponse:
+        refused = _gate(state, request, version, min_version=20.0)
+        if refused is not None:
+            return refused
+        return _run_query(state, request, version, request.query_params.get("q", ""))
+
+    @app.get("/services/data/v{version}/query/{locator}")
+    def query_more(version: str, locator: str, request: Request) -> JSONResponse:
+        refused = _gate(state, request, version, min_version=20.0)
+        if refused is not None:
+            return refused
+        cursor = state.cursors.get(locator.rsplit("-", 1)[0])
+        if cursor is None:
+            return _error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return _query_page(state, version, cursor, int(locator.rsplit("-", 1)[1]))
+
     _admin_routes(app)
     app.add_exception_handler(404, _not_found)
     app.add_exception_handler(405, _not_allowed)
     return app
 
 
-def _gate(state: Any, request: Request, version: str) -> JSONResponse | None:
+def _gate(state: Any, request: Request, version: str,
+          min_version: float = MIN_VERSION) -> JSONResponse | None:
     """Version, auth and quota checks every data call goes through."""
     try:
         number = float(version)
     except ValueError:
         number = 0.0
-    if number < MIN_VERSION:
+    if number < min_version:
         return _error(404, "NOT_FOUND", "The requested resource does not exist")
     header = request.headers.get("authorization", "")
     token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
@@ -208,8 +228,11 @@ def _apply(state: Any, offering: dict[str, Any], overwrite: bool) -> dict[str, A
                           "field": field}])
     offering_id = existing or org.new_id("0xA")
     schedules, schedule_errors = _schedules(org, offering)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+    created = org.offerings.get(offering_id, {}).get("CreatedDate", stamp)
     org.offerings[offering_id] = {**offering, "courseOfferingId": offering_id,
-                                  "courseOfferingSchedule": schedules}
+                                  "courseOfferingSchedule": schedules,
+                                  "SystemModstamp": stamp, "CreatedDate": created}
     if ext_key:
         org.by_external[ext_key] = offering_id
     if schedule_errors:
@@ -380,3 +403,137 @@ def _admin_routes(app: FastAPI) -> None:
         return {"usage": state.usage, "posts": state.posts,
                 "records_posted": state.records_posted,
                 "offerings": len(state.org.offerings), "injected": state.faults.injected}
+
+
+# -- REST query API over CourseOffering ------------------------------------------------------
+# "Up to 2,000 records can be returned at a time"; further pages via nextRecordsUrl until done.
+# The emulator understands the SOQL this project's connector and a user would send:
+# SELECT <fields> FROM CourseOffering [WHERE SystemModstamp >|>=|<|<= <datetime> [AND ...]]
+# [ORDER BY ...]. Fields are the sObject names; the external-ID field is queryable by its name.
+
+_SOQL = re.compile(r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+CourseOffering"
+                   r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+ORDER\s+BY\s+(?P<order>.+?))?\s*$",
+                   re.IGNORECASE | re.DOTALL)
+_CONDITION = re.compile(r"^\s*SystemModstamp\s*(>=|<=|>|<|=)\s*(\S+)\s*$", re.IGNORECASE)
+_SOBJECT = {
+    "Id": lambda o: o["courseOfferingId"], "Name": lambda o: o.get("courseOfferingName"),
+    "AcademicSessionId": lambda o: o.get("academicSessionId"),
+    "LearningCourseId": lambda o: o.get("learningCourseId"),
+    "StartDate": lambda o: _sf_datetime(o.get("startDate")),
+    "EndDate": lambda o: _sf_datetime(o.get("endDate")),
+    "IsActive": lambda o: o.get("isActive") in (True, "true"),
+    "EnrollmentCapacity": lambda o: o.get("enrollmentCapacity"),
+    "WaitlistCapacity": lambda o: o.get("waitlistedCapacity"),
+    "SectionNumber": lambda o: o.get("sectionNumber"),
+    "PrimaryFacultyId": lambda o: o.get("primaryFacultyId"),
+    "Description": lambda o: o.get("description"),
+    "SystemModstamp": lambda o: o["SystemModstamp"], "CreatedDate": lambda o: o["CreatedDate"],
+}
+
+
+def _sf_datetime(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return value.replace("Z", "+0000")
+
+
+def _field_getter(name: str) -> Any:
+    if name in _SOBJECT:
+        return _SOBJECT[name]
+    if name.endswith("__c"):  # custom fields: the external ID field, custom attributes
+        def custom(o: dict[str, Any]) -> Any:
+            ext = o.get("courseOfferingExternalId") or {}
+            if ext.get("fieldName") == name:
+                return ext.get("fieldValue")
+            for attr in o.get("courseOfferingCustomAttribute") or []:
+                if attr.get("fieldName") == name:
+                    return attr.get("fieldValue")
+            return None
+        return custom
+    return None
+
+
+def _run_query(state: Any, request: Request, version: str, soql: str) -> JSONResponse:
+    match = _SOQL.match(soql)
+    if not match:
+        return _error(400, "MALFORMED_QUERY", "unexpected token in query; only SELECT ... FROM "
+                      "CourseOffering is supported by this org")
+    names = [f.strip() for f in match.group("fields").split(",") if f.strip()]
+    getters = {}
+    for name in names:
+        getter = _field_getter(name)
+        if getter is None:
+            return _error(400, "INVALID_FIELD", f"No such column '{name}' on entity "
+                          "'CourseOffering'")
+        getters[name] = getter
+    conditions = []
+    for part in re.split(r"\s+AND\s+", match.group("where") or "", flags=re.IGNORECASE):
+        if not part.strip():
+            continue
+        cond = _CONDITION.match(part)
+        moment = _parse_sf(cond.group(2)) if cond else None
+        if cond is None or moment is None:
+            return _error(400, "MALFORMED_QUERY", f"unsupported condition: {part.strip()}")
+        conditions.append((cond.group(1), moment))
+    ops = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+           "<=": lambda a, b: a <= b, "=": lambda a, b: a == b}
+    with state.org.lock:
+        rows = sorted(state.org.offerings.values(),
+                      key=lambda o: (o["SystemModstamp"], o["courseOfferingId"]))
+    selected = [o for o in rows
+                if all(ops[op](_parse_sf(o["SystemModstamp"]), when) for op, when in conditions)]
+    records = [{"attributes": {"type": "CourseOffering",
+                               "url": f"/services/data/v{version}/sobjects/CourseOffering/"
+                                      f"{o['courseOfferingId']}"},
+                **{name: getter(o) for name, getter in getters.items()}} for o in selected]
+    size = state.query_page_size
+    options = request.headers.get("Sforce-Query-Options", "")
+    if "batchSize=" in options:
+        try:
+            size = max(200, min(2000, int(options.split("batchSize=")[1].split(",")[0])))
+        except ValueError:
+            pass
+    locator = "01g" + secrets.token_hex(6)
+    state.cursors[locator] = (records, size)
+    return _query_page(state, version, (records, size), 0, locator)
+
+
+def _query_page(state: Any, version: str, cursor: tuple[list[dict[str, Any]], int], start: int,
+                locator: str | None = None) -> JSONResponse:
+    records, size = cursor
+    if locator is None:
+        locator = next(k for k, v in state.cursors.items() if v is cursor)
+    chunk = records[start:start + size]
+    done = start + size >= len(records)
+    body: dict[str, Any] = {"totalSize": len(records), "done": done, "records": chunk}
+    if not done:
+        body["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{start + size}"
+    return JSONResponse(body, headers=_limit_header(state))
+
+
+def _parse_sf(text: str) -> datetime | None:
+    value = text.strip().replace("Z", "+00:00")
+    if re.search(r"[+-]\d{4}$", value):
+        value = value[:-2] + ":" + value[-2:]
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def seed(app: FastAPI, count: int) -> None:
+    """Fill the org with ``count`` valid offerings, as if users had entered them."""
+    for index in range(count):
+        offering = {
+            "courseOfferingName": f"Salesforce offering {index} – Ökonomie",
+            "academicSessionId": "0vcxx0000000026AAA", "learningCourseId": "0vYxx00000000ODEAY",
+            "startDate": f"2026-0{1 + index % 9}-1{index % 10}T15:00:00.000Z",
+            "endDate": f"2026-1{index % 3}-20T15:00:00.000Z", "isActive": True,
+            "enrollmentCapacity": index % 40, "sectionNumber": 1 + index % 5,
+            "description": f"Seeded offering {index}",
+            "courseOfferingExternalId": {"fieldName": "OfferingSyncExternalId__c",
+                                         "fieldValue": f"seed:{index}"},
+        }
+        with app.state.org.lock:
+            _apply(app.state, offering, overwrite=False)

@@ -27,11 +27,46 @@ def _salesforce(**kw: Any) -> Any:
     return create_app(**kw)
 
 
+def _rhythm(**kw: Any) -> Any:
+    from emulators.rhythm import create_app
+
+    return create_app(**kw)
+
+
+def _smarterproctoring(**kw: Any) -> Any:
+    from emulators.smarterproctoring import create_app
+
+    return create_app(**kw)
+
+
 EMULATORS: dict[str, Callable[..., Any]] = {
     "digitalchalk": _digitalchalk,
     "salesforce": _salesforce,
+    "rhythm": _rhythm,
+    "smarterproctoring": _smarterproctoring,
 }
-BASE_PATHS = {"digitalchalk": "/dc/api/v5", "salesforce": ""}
+
+
+def connection_env(name: str, url: str) -> dict[str, str]:
+    """The settings that point offering-sync at emulator ``name`` served at ``url``."""
+    from emulators import digitalchalk, rhythm, salesforce, smarterproctoring
+
+    if name == "digitalchalk":
+        return {"OFFERING_SYNC_DIGITALCHALK_BASE_URL": url + "/dc/api/v5",
+                "OFFERING_SYNC_DIGITALCHALK_TOKEN": digitalchalk.DEFAULT_TOKEN}
+    if name == "salesforce":
+        return {"OFFERING_SYNC_SALESFORCE_BASE_URL": url,
+                "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
+                "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": salesforce.DEMO_CLIENT_SECRET}
+    if name == "rhythm":
+        return {"OFFERING_SYNC_RHYTHM_BASE_URL": url,
+                "OFFERING_SYNC_RHYTHM_TENANT_ID": rhythm.DEMO_TENANT,
+                "OFFERING_SYNC_RHYTHM_AUTH_URL": url + "/oauth/token",
+                "OFFERING_SYNC_RHYTHM_CLIENT_ID": rhythm.DEMO_CLIENT_ID,
+                "OFFERING_SYNC_RHYTHM_CLIENT_SECRET": rhythm.DEMO_CLIENT_SECRET}
+    return {"OFFERING_SYNC_SMARTERPROCTORING_BASE_URL": url,
+            "OFFERING_SYNC_SMARTERPROCTORING_TOKEN": smarterproctoring.DEMO_TOKEN,
+            "OFFERING_SYNC_SMARTERPROCTORING_INSTALL_SID": smarterproctoring.DEMO_INSTALL}
 
 
 @dataclass

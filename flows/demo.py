@@ -30,14 +30,9 @@ def run_demo(records: int, changes: int, console: Console) -> None:
     catalog = digitalchalk.Catalog(records, seed=2026)
     dc = server.start(digitalchalk.create_app(catalog))
     sf = server.start(salesforce.create_app())
-    os.environ.update({
-        "OFFERING_SYNC_STATE_URL": f"sqlite:///{DEMO_DB.resolve()}",
-        "OFFERING_SYNC_DIGITALCHALK_BASE_URL": dc.url + "/dc/api/v5",
-        "OFFERING_SYNC_DIGITALCHALK_TOKEN": digitalchalk.DEFAULT_TOKEN,
-        "OFFERING_SYNC_SALESFORCE_BASE_URL": sf.url,
-        "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
-        "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": salesforce.DEMO_CLIENT_SECRET,
-    })
+    os.environ.update({"OFFERING_SYNC_STATE_URL": f"sqlite:///{DEMO_DB.resolve()}",
+                       **server.connection_env("digitalchalk", dc.url),
+                       **server.connection_env("salesforce", sf.url)})
     console.print(f"DigitalChalk emulator at {dc.url} serving {records} offerings; "
                   f"Salesforce emulator at {sf.url}; state in {DEMO_DB}")
     from flows.sync import sync_offerings  # after the environment is set

@@ -214,7 +214,8 @@ def dead_letters_retry(
 
 @app.command()
 def emulate(
-    systems: Annotated[list[str], typer.Argument(help="digitalchalk, salesforce")],
+    systems: Annotated[list[str], typer.Argument(
+        help="digitalchalk, salesforce, rhythm, smarterproctoring")],
     records: Annotated[int, typer.Option(help="Offerings the DigitalChalk emulator serves.")] = 50,
     port: Annotated[int, typer.Option(help="First port; 0 picks free ports.")] = 0,
 ) -> None:
@@ -232,7 +233,7 @@ def emulate(
             kwargs["catalog"] = Catalog(records)
         app_ = server.EMULATORS[name](**kwargs)
         running.append(server.start(app_, port + index if port else 0))
-        env = _emulator_env(name, running[-1].url)
+        env = server.connection_env(name, running[-1].url)
         out.print(f"[bold]{name}[/] at {running[-1].url}")
         for key, value in env.items():
             out.print(f"  export {key}={value}")
@@ -243,17 +244,6 @@ def emulate(
     except KeyboardInterrupt:
         for r in running:
             r.stop()
-
-
-def _emulator_env(name: str, url: str) -> dict[str, str]:
-    from emulators import digitalchalk, salesforce
-
-    if name == "digitalchalk":
-        return {"OFFERING_SYNC_DIGITALCHALK_BASE_URL": url + "/dc/api/v5",
-                "OFFERING_SYNC_DIGITALCHALK_TOKEN": digitalchalk.DEFAULT_TOKEN}
-    return {"OFFERING_SYNC_SALESFORCE_BASE_URL": url,
-            "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
-            "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": salesforce.DEMO_CLIENT_SECRET}
 
 
 @app.command()

@@ -117,6 +117,7 @@ class _Item:
     payload: dict[str, Any]
     digest: str
     raw: Raw
+    target_id: str | None = None
 
 
 def _direct(_label: str, step: Callable[[], T]) -> T:
@@ -220,6 +221,7 @@ class _Run:
             link = links.get(item.source_id)
             action = plan_action(link.content_hash if link else None, link is not None,
                                  item.digest)
+            item.target_id = link.target_id if link else None
             if self._already_pending(item):
                 action = "unchanged"
             planned[action] += 1
@@ -332,7 +334,8 @@ class _Run:
     def _send(self, batch: list[_Item], overwrite: bool) -> list[tuple[LoadResult, bool]]:
         """Upsert, flipping ``overwrite`` once for records whose identity said otherwise."""
         try:
-            results = self.p.target.upsert([i.payload for i in batch], overwrite=overwrite)
+            results = self.p.target.upsert([i.payload for i in batch], overwrite=overwrite,
+                                           target_ids=[i.target_id for i in batch])
         except Rejected as exc:
             if len(batch) == 1:
                 return [(LoadResult(batch[0].external_id, ok=False,
@@ -344,7 +347,9 @@ class _Run:
                 if r.conflict == ("exists" if not overwrite else "missing")]
         if flip:
             again = self.p.target.upsert([batch[i].payload for i in flip],
-                                         overwrite=not overwrite)
+                                         overwrite=not overwrite,
+                                         target_ids=[results[i].target_id or batch[i].target_id
+                                                     for i in flip])
             for index, result in zip(flip, again, strict=True):
                 out[index] = (result, not overwrite)
         return out

@@ -70,8 +70,13 @@ class Target(Protocol):
     system: str
     max_batch: int
 
-    def upsert(self, batch: Sequence[Raw], *, overwrite: bool) -> list[LoadResult]:
-        """Create (``overwrite=False``) or update (``True``) a batch of target payloads."""
+    def upsert(self, batch: Sequence[Raw], *, overwrite: bool,
+               target_ids: Sequence[str | None] | None = None) -> list[LoadResult]:
+        """Create (``overwrite=False``) or update (``True``) a batch of target payloads.
+
+        ``target_ids`` are the target's own ids of the records, where known (updates), for APIs
+        that address a record by id rather than by external ID.
+        """
         ...
 
     def close(self) -> None:

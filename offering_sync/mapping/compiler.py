@@ -16,7 +16,12 @@ from offering_sync.errors import InvalidRecord, MappingError
 from offering_sync.mapping.loader import LoadedMapping
 from offering_sync.mapping.paths import MISSING, Getter, compile_getter, compile_setter
 from offering_sync.mapping.spec import FieldRule
-from offering_sync.mapping.transforms import Transform, TransformError, build_transform
+from offering_sync.mapping.transforms import (
+    Transform,
+    TransformError,
+    build_transform,
+    is_empty,
+)
 
 __all__ = ["CompiledMapping", "MappingContext", "compile_mapping", "template_fields"]
 
@@ -197,7 +202,7 @@ def _compile_coalesce(paths: list[str]) -> Getter:
     def coalesce(record: Any) -> Any:
         for getter in getters:
             value = getter(record)
-            if value is not MISSING and value is not None and value != "" and value != []:
+            if value is not MISSING and not is_empty(value):
                 return value
         return MISSING
 

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["REGISTRY", "Transform", "TransformError", "build_transform"]
+__all__ = ["REGISTRY", "Transform", "TransformError", "build_transform", "is_empty"]
 
 Transform = Callable[[Any], Any]
 Crosswalks = Mapping[str, Mapping[str, Any]]
@@ -58,10 +58,13 @@ def _strip(value: Any) -> Any:
     return _text(value).strip()
 
 
+def is_empty(value: Any) -> bool:
+    """None, "" and empty lists, tuples and objects count as "no value"."""
+    return value is None or value == "" or (isinstance(value, list | tuple | dict) and not value)
+
+
 def _none_if_empty(value: Any) -> Any:
-    if value is None or value == "" or value == [] or value == {}:
-        return None
-    return value
+    return None if is_empty(value) else value
 
 
 def _to_str(value: Any) -> str:
@@ -244,8 +247,9 @@ def _enum(args: dict[str, Any], _cw: Crosswalks | None) -> Transform:
 
 
 def _crosswalk(args: dict[str, Any], crosswalks: Crosswalks | None) -> Transform:
-    _expect(args, {"table": str}, required=("table",))
+    _expect(args, {"table": str, "passthrough": bool}, required=("table",))
     name = args["table"]
+    passthrough = args.get("passthrough", False)
     if crosswalks is None:  # validating only: the table is checked when compiled for a run
         return lambda value: value
     if name not in crosswalks:
@@ -254,7 +258,7 @@ def _crosswalk(args: dict[str, Any], crosswalks: Crosswalks | None) -> Transform
     fallback = table.get("*")
 
     def crosswalk(value: Any) -> Any:
-        found = table.get(str(value), fallback)
+        found = table.get(str(value), value if passthrough else fallback)
         if found is None:
             raise TransformError(f"no entry in crosswalk table {name!r}")
         return found

@@ -54,7 +54,8 @@ links = Table(
     Column("content_hash", String(64)),
     Column("run_id", String(36)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Index("ix_record_links_target_external", "target_system", "external_id", unique=True),
+    Index("ix_record_links_external", "source_system", "target_system", "external_id",
+          unique=True),
 )
 
 dead_letters = Table(

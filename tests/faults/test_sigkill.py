@@ -14,13 +14,9 @@ from offering_sync.state import StateStore
 
 
 def _env(dc_url: str, sf_url: str, state_url: str) -> dict[str, str]:
-    return {**os.environ,
-            "OFFERING_SYNC_STATE_URL": state_url,
-            "OFFERING_SYNC_DIGITALCHALK_BASE_URL": dc_url + "/dc/api/v5",
-            "OFFERING_SYNC_DIGITALCHALK_TOKEN": digitalchalk.DEFAULT_TOKEN,
-            "OFFERING_SYNC_SALESFORCE_BASE_URL": sf_url,
-            "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
-            "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": salesforce.DEMO_CLIENT_SECRET,
+    return {**os.environ, "OFFERING_SYNC_STATE_URL": state_url,
+            **server.connection_env("digitalchalk", dc_url),
+            **server.connection_env("salesforce", sf_url),
             "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "25"}
 
 

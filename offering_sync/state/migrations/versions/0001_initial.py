@@ -53,8 +53,8 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(36)),
         sa.Column("updated_at", TS, nullable=False),
     )
-    op.create_index("ix_record_links_target_external", "record_links",
-                    ["target_system", "external_id"], unique=True)
+    op.create_index("ix_record_links_external", "record_links",
+                    ["source_system", "target_system", "external_id"], unique=True)
     op.create_table(
         "dead_letters",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
