@@ -28,6 +28,8 @@ class SystemInfo:
     note: str = ""
     record_fields: frozenset[str] | None = None
     payload_fields: frozenset[str] | None = None
+    api_calls: tuple[str, ...] = ()
+    settings_class: type | None = None
 
 
 def _digitalchalk() -> SystemInfo:
@@ -36,7 +38,10 @@ def _digitalchalk() -> SystemInfo:
     return SystemInfo(
         "digitalchalk", "DigitalChalk (API v5)", digitalchalk.DigitalChalkSource.from_settings,
         None, dict, note="source only: the v5 API has no endpoints that write offerings",
-        record_fields=digitalchalk.RECORD_FIELDS)
+        record_fields=digitalchalk.RECORD_FIELDS,
+        api_calls=("GET {base}/offerings?limit=100&offset=… (+createdDate, title, tag, "
+                   "offeringCategoryId)",),
+        settings_class=digitalchalk.DigitalChalkSettings)
 
 
 def _salesforce() -> SystemInfo:
@@ -45,7 +50,13 @@ def _salesforce() -> SystemInfo:
     return SystemInfo(
         "salesforce", "Salesforce Education Cloud", salesforce.SalesforceSource.from_settings,
         salesforce.SalesforceTarget.from_settings, salesforce.mapping_settings,
-        record_fields=salesforce.RECORD_FIELDS, payload_fields=salesforce.PAYLOAD_FIELDS)
+        record_fields=salesforce.RECORD_FIELDS, payload_fields=salesforce.PAYLOAD_FIELDS,
+        api_calls=("POST {base}/services/oauth2/token (client credentials)",
+                   "POST {base}/services/data/v{ver}/connect/education/academic-operations/"
+                   "course-offering?overwrite=false|true",
+                   "GET {base}/services/data/v{ver}/query?q=SELECT … FROM CourseOffering, then "
+                   "nextRecordsUrl"),
+        settings_class=salesforce.SalesforceSettings)
 
 
 def _rhythm() -> SystemInfo:
@@ -54,7 +65,14 @@ def _rhythm() -> SystemInfo:
     return SystemInfo(
         "rhythm", "Rhythm (Certifications API)", rhythm.RhythmSource.from_settings,
         rhythm.RhythmTarget.from_settings, rhythm.mapping_settings,
-        record_fields=rhythm.RECORD_FIELDS, payload_fields=rhythm.PAYLOAD_FIELDS)
+        record_fields=rhythm.RECORD_FIELDS, payload_fields=rhythm.PAYLOAD_FIELDS,
+        api_calls=("POST {auth_url} (Auth0 client credentials, audience api.rhythmsoftware.com)",
+                   "GET {base}/courseOfferings/{tenant}?fields=…&exclusiveStartKey=…",
+                   "POST {base}/courseOfferings/{tenant}/search (sys_last_modified_at)",
+                   "POST {base}/courseOfferings/{tenant}",
+                   "GET {base}/courseOfferings/{tenant}/{id}?fields=sys_version&consistentRead"
+                   "=true, PUT {base}/courseOfferings/{tenant}/{id}"),
+        settings_class=rhythm.RhythmSettings)
 
 
 def _smarterproctoring() -> SystemInfo:
@@ -63,7 +81,11 @@ def _smarterproctoring() -> SystemInfo:
     return SystemInfo(
         "smarterproctoring", "SmarterProctoring", sp.SmarterProctoringSource.from_settings,
         sp.SmarterProctoringTarget.from_settings, dict, record_fields=sp.RECORD_FIELDS,
-        payload_fields=sp.PAYLOAD_FIELDS | {sp.KEY_FIELD})
+        payload_fields=sp.PAYLOAD_FIELDS | {sp.KEY_FIELD},
+        api_calls=("GET {base}/v1/installs/{installSid}/courseOfferings?offset=…&limit=100",
+                   "POST {base}/v1/installs/{installSid}/courseOfferings",
+                   "PUT {base}/v1/installs/{installSid}/courseOfferings/{offeringSid}"),
+        settings_class=sp.SmarterProctoringSettings)
 
 
 _FACTORIES: dict[str, Callable[[], SystemInfo]] = {

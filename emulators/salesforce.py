@@ -194,12 +194,19 @@ def _shape_problem(body: Any, max_batch: int) -> tuple[str, str] | None:
         unknown = set(item) - {"courseOffering"} | set(item["courseOffering"]) - _OFFERING_KEYS
         if unknown:
             return "JSON_PARSER_ERROR", f"Unrecognized field \"{sorted(unknown)[0]}\""
+        for key in ("courseOfferingSchedule", "courseOfferingCustomAttribute"):
+            value = item["courseOffering"].get(key)
+            if value is not None and not isinstance(value, list):
+                return "JSON_PARSER_ERROR", f"{key}: expected an array"
         for schedule in item["courseOffering"].get("courseOfferingSchedule") or []:
             if not isinstance(schedule, dict):
                 return "JSON_PARSER_ERROR", "courseOfferingSchedule items must be objects"
             extra = set(schedule) - _SCHEDULE_KEYS
             if extra:
                 return "JSON_PARSER_ERROR", f"Unrecognized field \"{sorted(extra)[0]}\""
+            for key in ("courseOfferingScheduleCustomAttribute",):
+                if schedule.get(key) is not None and not isinstance(schedule[key], list):
+                    return "JSON_PARSER_ERROR", f"{key}: expected an array"
     return None
 
 

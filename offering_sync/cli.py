@@ -162,6 +162,20 @@ def mappings_check() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def docs(write: Annotated[bool, typer.Option(help="Update README.md in place.")] = False) -> None:
+    """Print (or write into README.md) the systems and field tables from the mapping files."""
+    from pathlib import Path
+
+    from offering_sync.system_docs import render, update_readme
+
+    if write:
+        changed = update_readme(Path("README.md"))
+        out.print("README.md updated" if changed else "README.md already up to date")
+    else:
+        out.print(render(), markup=False, highlight=False)
+
+
 @dead_app.command("list")
 def dead_letters_list(
     pipeline: Annotated[str | None, typer.Option(help="e.g. digitalchalk->salesforce")] = None,

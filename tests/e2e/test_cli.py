@@ -125,3 +125,35 @@ def test_emulate_prints_base_urls_and_demo_credentials():
     assert "export OFFERING_SYNC_DIGITALCHALK_BASE_URL=http://127.0.0.1:" in text
     assert "export OFFERING_SYNC_DIGITALCHALK_TOKEN=dc-demo-token" in text
     assert "export OFFERING_SYNC_SALESFORCE_CLIENT_SECRET=sf-demo-secret" in text
+
+
+@pytest.fixture(scope="module")
+def all_systems():
+    from emulators.server import connection_env
+    from tests.systems import SOURCES, System
+
+    systems = {name: System(name, 25) for name in SOURCES}
+    running = {name: server.start(s.app) for name, s in systems.items()}
+    env = {}
+    for name, r in running.items():
+        env.update(connection_env(name, r.url))
+    yield env, systems
+    for r in running.values():
+        r.stop()
+
+
+@pytest.mark.parametrize("pair", [(s, t) for s in ("digitalchalk", "salesforce", "rhythm",
+                                                   "smarterproctoring")
+                                  for t in ("salesforce", "rhythm", "smarterproctoring")
+                                  if s != t])
+def test_the_cli_syncs_every_pair_in_the_readme(all_systems, pair, tmp_path):
+    source, target = pair
+    connections, systems = all_systems  # shared: earlier pairs add to later sources
+    env = {**os.environ, **connections,
+           "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 'pair.db'}"}
+    held = len(systems[source].stored())
+    done = run("sync", "--source", source, "--target", target, "--json", env=env)
+    body = json.loads(done.stdout)
+    assert body["extracted"] == held and body["created"] > 0
+    assert body["created"] + body["updated"] + body["failed"] == held
+    assert done.returncode == (0 if body["failed"] == 0 else 1)

@@ -81,3 +81,58 @@ def test_salesforce_bulk_post_answers_per_record_or_the_rest_error_array(payload
 def test_salesforce_survives_bytes_that_are_not_json(raw):
     response = SF.post(SF_PATH, content=raw, headers={"Authorization": "Bearer fuzz-token"})
     assert response.status_code in (201, 400)
+
+
+RH_APP = __import__("emulators.rhythm", fromlist=["create_app"]).create_app()
+RH = TestClient(RH_APP, raise_server_exceptions=True)
+SP_MOD = __import__("emulators.smarterproctoring", fromlist=["create_app"])
+SP = TestClient(SP_MOD.create_app(), raise_server_exceptions=True)
+rhythm_keys = st.sampled_from(["id", "name", "course_id", "start_date", "end_date", "timezone",
+                               "capacity_options", "training_location_id",
+                               "training_provider_id", "type", "address", "sys_version", "x"])
+
+
+def rhythm_auth() -> dict[str, str]:
+    from emulators import rhythm
+
+    answer = RH.post("/oauth/token", json={
+        "grant_type": "client_credentials", "client_id": rhythm.DEMO_CLIENT_ID,
+        "client_secret": rhythm.DEMO_CLIENT_SECRET, "audience": rhythm.AUDIENCE})
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+RH_AUTH = rhythm_auth()
+
+
+@FAST
+@given(st.dictionaries(rhythm_keys, json_value, max_size=8) | json_value,
+       st.sampled_from(["POST", "PUT"]))
+def test_rhythm_writes_answer_a_record_or_a_message(body, method):
+    path = "/courseOfferings/demo-tenant" + ("/nope" if method == "PUT" else "")
+    response = RH.request(method, path, content=json.dumps(body), headers=RH_AUTH)
+    assert response.status_code in (200, 400, 404, 409), response.text
+    if response.status_code != 200:
+        assert set(response.json()) == {"message"}
+
+
+@FAST
+@given(json_value, st.dictionaries(st.sampled_from(["fields", "exclusiveStartKey"]), text))
+def test_rhythm_search_answers_items_or_a_message(body, params):
+    response = RH.post("/courseOfferings/demo-tenant/search", params=params,
+                       content=json.dumps(body), headers=RH_AUTH)
+    assert response.status_code in (200, 400), response.text
+    payload = response.json()
+    assert ("Items" in payload) if response.status_code == 200 else set(payload) == {"message"}
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from(["title", "matchStrings", "startDate", "endDate", "x"]),
+                       json_value, max_size=5) | json_value)
+def test_smarterproctoring_create_answers_an_offering_or_a_boom_error(body):
+    path = f"/v1/installs/{SP_MOD.DEMO_INSTALL}/courseOfferings"
+    response = SP.post(path, content=json.dumps(body), headers={"token": SP_MOD.DEMO_TOKEN})
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert set(response.json()) == {"statusCode", "error", "message"}
+    else:
+        assert response.json()["sid"].startswith("CO")

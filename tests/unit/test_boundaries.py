@@ -6,7 +6,7 @@ from pathlib import Path
 import offering_sync
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSERS = {"cli.py", "compose.py"}
+COMPOSERS = {"cli.py", "compose.py", "system_docs.py"}
 
 
 def imports(path: Path) -> set[str]:

@@ -1,0 +1,99 @@
+"""The README's systems and field tables, generated from the registry and the mapping files.
+
+A composer (like ``compose.py``): it reads ``connectors`` for each system's directions, calls
+and settings, and the mapping files for what each field maps to, so the README cannot drift;
+a test compares the README with this output.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import connectors
+from offering_sync.compose import mapping_file
+from offering_sync.mapping import load_mapping
+from offering_sync.mapping.spec import FieldRule
+from offering_sync.settings import CoreSettings
+
+__all__ = ["render", "update_readme"]
+
+START, END = "<!-- generated: systems -->", "<!-- end generated: systems -->"
+
+
+def _source_of(rule: FieldRule) -> str:
+    if rule.each is not None:
+        inner = ", ".join(f"{k} ← {_source_of(v)}" for k, v in rule.each.items())
+        text = f"each of `{rule.from_}` ({inner})"
+    elif rule.from_ is not None:
+        text = f"`{rule.from_}`"
+    elif rule.template is not None:
+        text = f"`\"{rule.template}\"`"
+    elif rule.coalesce is not None:
+        text = " or ".join(f"`{p}`" for p in rule.coalesce)
+    elif rule.setting is not None:
+        text = f"setting `{rule.setting}`"
+    else:
+        text = f"constant `{rule.const!r}`"
+    names = [t if isinstance(t, str) else next(iter(t)) for t in rule.transforms]
+    if names:
+        text += " → " + ", ".join(names)
+    if rule.has_default:
+        text += f" (default `{rule.default!r}`)"
+    return text.replace("|", "\\|")
+
+
+def _settings(info: connectors.SystemInfo) -> str:
+    if info.settings_class is None:
+        return ""
+    prefix = f"OFFERING_SYNC_{info.slug.upper()}_"
+    fields = getattr(info.settings_class, "model_fields", {})
+    return ", ".join(f"`{prefix}{name.upper()}`" for name in fields)
+
+
+def _systems_table(settings: CoreSettings) -> list[str]:
+    lines = ["| system | as source | as target | API calls | settings |", "|---|---|---|---|---|"]
+    for slug in connectors.SYSTEMS:
+        info = connectors.system(slug)
+        reads = info.make_source is not None and mapping_file(settings, slug, "canonical").exists()
+        writes = info.make_target is not None and \
+            mapping_file(settings, "canonical", slug).exists()
+        target = "yes" if writes else f"**no**: {info.note}"
+        calls = "<br>".join(f"`{c}`".replace("|", "\\|") for c in info.api_calls)
+        lines.append(f"| {info.title} | {'yes' if reads else 'no'} | {target} | {calls} | "
+                     f"{_settings(info)} |")
+    return lines
+
+
+def _field_tables(settings: CoreSettings) -> list[str]:
+    lines: list[str] = []
+    for slug in connectors.SYSTEMS:
+        for side_from, side_to in ((slug, "canonical"), ("canonical", slug)):
+            path = mapping_file(settings, side_from, side_to)
+            if not path.exists():
+                continue
+            spec = load_mapping(path).spec
+            lines += ["", f"**{side_from} → {side_to}** (`mappings/{path.name}`)", "",
+                      f"| {side_to} field | from {side_from} |", "|---|---|"]
+            lines += [f"| `{name}` | {_source_of(rule)} |" for name, rule in spec.fields.items()]
+    return lines
+
+
+def render(settings: CoreSettings | None = None) -> str:
+    """The generated README section, markers included."""
+    settings = settings or CoreSettings()
+    body = _systems_table(settings) + ["", "### What each field maps to"] + \
+        _field_tables(settings)
+    return "\n".join([START, *body, END])
+
+
+def update_readme(path: Path, settings: CoreSettings | None = None) -> bool:
+    """Rewrite the generated section of ``path``; True when it changed."""
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        raise ValueError(f"{path} has no {START} … {END} section")
+    new = pattern.sub(lambda _m: render(settings), text)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text

@@ -1,0 +1,86 @@
+"""SmarterProctoring connector against its emulator and the vendor's own examples."""
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from connectors.http.client import HttpCaller
+from connectors.smarterproctoring import SmarterProctoringSettings, SmarterProctoringSource
+from emulators import smarterproctoring as sp
+from tests.conftest import fixture_json
+from tests.systems import System
+
+BASE = f"/v1/installs/{sp.DEMO_INSTALL}/courseOfferings"
+AUTH = {"token": sp.DEMO_TOKEN}
+
+
+def test_the_update_example_of_the_docs_is_accepted_unchanged_and_answered_as_documented():
+    system = System("smarterproctoring", 1)
+    client = TestClient(system.app)
+    sid = next(iter(system.stored()))
+    example = fixture_json("smarterproctoring", "update_request_example.json")
+    answer = client.put(f"{BASE}/{sid}", json=example, headers=AUTH)
+    assert answer.status_code == 200
+    documented = fixture_json("smarterproctoring", "update_response_example.json")
+    assert set(answer.json()) == set(documented)
+    assert answer.json()["matchStrings"] == ["Fall 2024", "FA24"]
+
+
+@pytest.mark.parametrize("path", ["/v1/installs/AI123/courseOfferings",
+                                  f"{BASE}/CO-not-a-sid"])
+def test_sids_are_validated_against_the_documented_patterns(path):
+    answer = TestClient(sp.create_app()).put(path, json={"title": "t", "matchStrings": "t"},
+                                             headers=AUTH) if "CO-" in path else \
+        TestClient(sp.create_app()).get(path, headers=AUTH)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "Bad Request" and "pattern" in answer.json()["message"]
+
+
+def test_dates_must_end_in_z():
+    answer = TestClient(sp.create_app()).post(BASE, headers=AUTH, json={
+        "title": "t", "matchStrings": "a", "startDate": "2026-01-01T00:00:00+01:00"})
+    assert answer.status_code == 400 and "/.*Z/" in answer.json()["message"]
+
+
+def test_the_source_follows_next_until_null():
+    system = System("smarterproctoring", 230)
+    pages = list(system.source().pages())
+    assert [len(p.records) for p in pages] == [100, 100, 30]
+
+
+def test_the_documented_list_envelope_is_read():
+    envelope = {"total": 1, "first": "x", "next": None, "prev": None, "last": "x", "count": 1,
+                "offset": 0, "results": [fixture_json("smarterproctoring",
+                                                      "update_response_example.json")]}
+    client = httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, json=envelope)), base_url="http://sp/")
+    source = SmarterProctoringSource(HttpCaller(client, "smarterproctoring"),
+                                     SmarterProctoringSettings(install_sid=sp.DEMO_INSTALL,
+                                                               token=SecretStr("t")))
+    (page,) = list(source.pages())
+    assert page.records[0]["sid"] == "<string>"
+
+
+def test_the_target_sends_the_token_header_and_match_strings_comma_separated():
+    system = System("smarterproctoring")
+    (result,) = system.target().upsert([{"_key": "x:1", "title": "Fall 2026",
+                                         "matchStrings": "FA26,Fall 2026",
+                                         "startDate": "2026-09-01T00:00:00.000Z",
+                                         "endDate": None}], overwrite=False)
+    assert result.ok and result.target_id.startswith("CO")
+    assert system.stored()[result.target_id]["matchStrings"] == ["FA26", "Fall 2026"]
+
+
+def test_an_offering_with_the_same_title_is_replaced_not_duplicated():
+    system = System("smarterproctoring", 2)
+    title = next(iter(system.stored().values()))["title"]
+    (result,) = system.target().upsert([{"_key": "x:2", "title": title,
+                                         "matchStrings": "new"}], overwrite=False)
+    assert result.ok and len(system.stored()) == 2
+    assert system.stored()[result.target_id]["matchStrings"] == ["new"]
+
+
+def test_an_install_sid_of_the_wrong_shape_is_a_setting_error():
+    with pytest.raises(ValueError, match="AI followed by 32"):
+        SmarterProctoringSettings(install_sid="AI123")
