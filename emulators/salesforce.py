@@ -400,6 +400,14 @@ def _admin_routes(app: FastAPI) -> None:
         state.settings.update({k: v for k, v in changes.items() if k in state.settings})
         return dict(state.settings)
 
+    @app.post("/_emulator/reset")
+    def reset() -> dict[str, int]:
+        with state.org.lock:
+            state.org.offerings.clear()
+            state.org.by_external.clear()
+        state.posts = state.records_posted = state.usage = 0
+        return {"offerings": 0}
+
     @app.get("/_emulator/course-offerings")
     def offerings() -> list[dict[str, Any]]:
         with state.org.lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,6 @@ from typing import Any, TypeVar
 
 from offering_sync.diff import content_hash, plan_action
 from offering_sync.errors import (
-    ConnectorError,
     InvalidRecord,
     LockHeld,
     QuotaExhausted,
@@ -28,6 +28,7 @@ from offering_sync.errors import (
 )
 from offering_sync.mapping import CompiledMapping
 from offering_sync.model import Offering, validate_offering
+from offering_sync.pipelining import Behind, read_ahead
 from offering_sync.records import LoadResult, Page, Raw, Source, Target
 from offering_sync.state import Link, StateStore
 
@@ -38,6 +39,7 @@ BatchRunner = Callable[[str, Callable[[], T]], T]
 log = logging.getLogger("offering_sync.engine")
 _WATERMARK = "modified_since"
 _PAYLOAD_CHARS = 200_000
+_HEARTBEAT_SECONDS = 5.0
 
 
 @dataclass
@@ -155,6 +157,9 @@ class _Run:
         self.pending: dict[bool, dict[str, _Item]] = {False: {}, True: {}}
         self.watermark: datetime | None = None
         self.run_id = ""
+        self.loads = Behind()
+        self.lock = threading.Lock()  # counts are updated by the loader thread too
+        self.beat_at = 0.0
 
     def execute(self, records: Iterable[Page] | None) -> RunSummary:
         started = time.perf_counter()
@@ -174,21 +179,26 @@ class _Run:
                              replaced)
         status, message = "succeeded", None
         try:
-            pages = records if records is not None else self._pages()
+            pages = records if records is not None else read_ahead(self._pages())
             for number, page in enumerate(pages, start=1):
                 self._take_page(number, page)
             self._flush_all()
+            self.loads.wait()
             self._advance_watermark()
         except QuotaExhausted as exc:
             status, message = "stopped", str(exc)
             self._fail_pending(str(exc))
             self.log.warning("%s", exc)
-        except (ConnectorError, SyncError) as exc:
-            status, message = "failed", str(exc)
+        except BaseException as exc:  # recorded as failed, then raised unchanged
+            status = "failed"
+            message = str(exc) if isinstance(exc, SyncError) else \
+                f"{exc.__class__.__name__}: {exc}"
+            self.loads.close()
             self.store.finish_run(self.run_id, status, self.counts.as_dict(), message)
             self.store.release_lock(self.p.name, self.run_id)
             raise
         finally:
+            self.loads.close()
             if status != "failed":
                 status = self._final_status(status)
                 self.store.finish_run(self.run_id, status, self.counts.as_dict(), message)
@@ -209,7 +219,8 @@ class _Run:
     def _take_page(self, number: int, page: Page) -> None:
         failures: list[dict[str, Any]] = []
         for source_id, reason, text in page.bad:
-            self.counts.extracted += 1
+            with self.lock:
+                self.counts.extracted += 1
             failures.append(_dead("extract", source_id, None, None, reason, text))
         items = [item for raw in page.records
                  if (item := self._prepare(raw, failures)) is not None]
@@ -226,11 +237,13 @@ class _Run:
                 action = "unchanged"
             planned[action] += 1
             if action == "unchanged":
-                self.counts.unchanged += 1
+                with self.lock:
+                    self.counts.unchanged += 1
                 settled.append(item.source_id)
             else:
                 self.pending[action == "update"][item.source_id] = item
-        self.counts.failed += len(failures)
+        with self.lock:
+            self.counts.failed += len(failures)
         self._record_failures(failures)
         if settled and self.opt.mode == "retry" and not self.opt.dry_run:
             self.store.resolve_dead_letters(self.p.name, settled, self.run_id)
@@ -240,13 +253,15 @@ class _Run:
         for overwrite in (False, True):
             while len(self.pending[overwrite]) >= self.p.target.max_batch:
                 self._flush(overwrite, self.p.target.max_batch)
-        if not self.opt.dry_run:
+        if not self.opt.dry_run and time.monotonic() - self.beat_at > _HEARTBEAT_SECONDS:
             self.store.heartbeat(self.p.name, self.run_id)
+            self.beat_at = time.monotonic()
         if self.progress:
             self.progress(self.counts)
 
     def _prepare(self, raw: Raw, failures: list[dict[str, Any]]) -> _Item | None:
-        self.counts.extracted += 1
+        with self.lock:
+            self.counts.extracted += 1
         source_id = _str_or_none(raw.get(self.p.source.id_field)) if isinstance(raw, dict) \
             else None
         stage = "map"
@@ -255,7 +270,7 @@ class _Run:
             stage = "validate"
             offering = validate_offering(canonical, key=source_id)
             stage = "map_target"
-            payload = self.p.to_target(offering.model_dump())
+            payload = self.p.to_target(offering)
         except InvalidRecord as exc:
             err = exc.with_key(source_id or "?")
             failures.append(_dead(stage, source_id, None, err.field, str(err), _dump(raw)))
@@ -297,36 +312,45 @@ class _Run:
             else:
                 self.counts.created += len(batch)
             return
-        self.run_batch(label, lambda: self._load(batch, overwrite, label))
+        # One batch loads in the background while the next pages are mapped.
+        self.loads.submit(lambda: self.run_batch(label, lambda: self._load(batch, overwrite,
+                                                                           label)))
 
     def _load(self, batch: list[_Item], overwrite: bool, label: str) -> dict[str, int]:
         """Send a batch, read every result, commit links and dead letters: one Prefect task."""
-        results = self._send(batch, overwrite)
+        try:
+            results = self._send(batch, overwrite)
+        except QuotaExhausted as exc:
+            with self.lock:
+                self.pending[overwrite].update({i.source_id: i for i in batch})
+            raise exc from None
+        return self._record(batch, results, label)
+
+    def _record(self, batch: list[_Item], results: list[tuple[LoadResult, bool]],
+                label: str) -> dict[str, int]:
         loaded: list[Link] = []
         failures: list[dict[str, Any]] = []
-        before = (self.counts.created, self.counts.updated, self.counts.failed)
+        outcome = {"created": 0, "updated": 0, "failed": 0}
         for item, (result, as_update) in zip(batch, results, strict=True):
             if result.ok:
                 loaded.append(Link(item.source_id, item.external_id, result.target_id,
                                    item.digest))
-                if as_update:
-                    self.counts.updated += 1
-                else:
-                    self.counts.created += 1
+                outcome["updated" if as_update else "created"] += 1
                 continue
-            self.counts.failed += 1
+            outcome["failed"] += 1
             if result.target_id:  # created, but not as sent: update it next time
                 loaded.append(Link(item.source_id, item.external_id, result.target_id, None))
             failures.append(_dead("load", item.source_id, item.external_id,
                                   result.errors[0][0] if result.errors else None,
                                   f"record {item.source_id}: {self.p.target.system} said: "
                                   f"{result.message}", _dump(item.raw)))
+        with self.lock:
+            for key, value in outcome.items():
+                setattr(self.counts, key, getattr(self.counts, key) + value)
+            totals = self.counts.as_dict()
         self.store.record_batch(run_id=self.run_id, pipeline=self.p.name,
                                 source=self.p.source.system, target=self.p.target.system,
-                                loaded=loaded, failed=failures, counts=self.counts.as_dict())
-        outcome = {"created": self.counts.created - before[0],
-                   "updated": self.counts.updated - before[1],
-                   "failed": self.counts.failed - before[2]}
+                                loaded=loaded, failed=failures, counts=totals)
         self.log.info("%s: %d records → %d created, %d updated, %d failed", label, len(batch),
                       outcome["created"], outcome["updated"], outcome["failed"])
         return outcome
@@ -355,6 +379,10 @@ class _Run:
         return out
 
     def _fail_pending(self, reason: str) -> None:
+        try:
+            self.loads.wait()
+        except QuotaExhausted:
+            pass  # its batch went back to pending, failed below
         failures = []
         for overwrite in (False, True):
             for item in self.pending[overwrite].values():
@@ -373,9 +401,11 @@ class _Run:
         for failure in failures:
             self.log.warning("dead letter (%s): %s", failure["stage"], failure["error"])
         if not self.opt.dry_run:
+            with self.lock:
+                totals = self.counts.as_dict()
             self.store.record_batch(run_id=self.run_id, pipeline=self.p.name,
                                     source=self.p.source.system, target=self.p.target.system,
-                                    loaded=(), failed=failures, counts=self.counts.as_dict())
+                                    loaded=(), failed=failures, counts=totals)
 
     def _advance_watermark(self) -> None:
         if self.opt.dry_run or self.watermark is None or self.counts.failed:

@@ -1,8 +1,10 @@
 """Compile a validated mapping into one plain function ``record -> dict``, once per run.
 
-Each field becomes a small closure chain (get → transforms → missing policy → set), so applying
-a mapping costs about what a hand-written function does. Errors raised while applying name the
-output field and the value that failed; the engine adds the record's key.
+The function is generated as straight-line Python (get → transforms → missing policy → set, per
+field), so applying a mapping costs about what a hand-written function does. Nothing from the
+mapping file is ever rendered into that source: names, paths, constants and transforms reach it
+only as references into a table. Errors raised while applying name the output field and the value
+that failed; the engine adds the record's key.
 """
 
 from __future__ import annotations
@@ -10,24 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from offering_sync.errors import InvalidRecord, MappingError
 from offering_sync.mapping.loader import LoadedMapping
 from offering_sync.mapping.paths import MISSING, Getter, compile_getter, compile_setter
 from offering_sync.mapping.spec import FieldRule
-from offering_sync.mapping.transforms import (
-    Transform,
-    TransformError,
-    build_transform,
-    is_empty,
-)
+from offering_sync.mapping.transforms import TransformError, build_transform, is_empty
 
 __all__ = ["CompiledMapping", "MappingContext", "compile_mapping", "template_fields"]
 
-_OMIT: Final[Any] = object()
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-Producer = Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,75 +67,98 @@ def template_fields(template: str) -> list[str]:
     return names
 
 
+class _Source:
+    """Python source for one mapping, built line by line.
+
+    Every name, path, constant and transform of the mapping file is passed to the generated
+    function by reference (``C[i]``), so no text from the file ever becomes code: the source
+    holds only this module's own identifiers and integer indexes.
+    """
+
+    def __init__(self) -> None:
+        self.lines = ["    if type(r) is not dict:", "        r = todict(r)", "    out = {}"]
+        self.consts: list[Any] = []
+
+    def ref(self, value: Any) -> str:
+        """A local name (``_7``) bound to ``value`` as a default argument: fast to read."""
+        self.consts.append(value)
+        return f"_{len(self.consts) - 1}"
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def build(self) -> Callable[[Any], dict[str, Any]]:
+        self.emit(1, "return out")
+        params = "".join(f", _{i}=C[{i}]" for i in range(len(self.consts)))
+        head = f"def apply(r, M=M, TE=TE, IR=IR, fresh=fresh, todict=todict{params}):"
+        namespace: dict[str, Any] = {"C": self.consts, "M": MISSING, "TE": TransformError,
+                                     "IR": InvalidRecord, "fresh": _fresh, "todict": _todict}
+        exec(compile("\n".join([head, *self.lines]), "<mapping>", "exec"),  # noqa: S102
+             namespace)
+        return namespace["apply"]  # type: ignore[no-any-return]
+
+
+def _todict(record: Any) -> dict[str, Any]:
+    """Objects (the canonical side's models) are read through their attributes."""
+    return getattr(record, "__dict__", None) or {}
+
+
+def _fresh(value: Any) -> Any:
+    return type(value)(value) if isinstance(value, list | dict) else value
+
+
 def _compile_fields(rules: Mapping[str, FieldRule], ctx: MappingContext,
                     ) -> Callable[[Any], dict[str, Any]]:
-    steps = [(compile_setter(name), _compile_rule(name, rule, ctx)) for name, rule in rules.items()]
-
-    def apply(record: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for setter, produce in steps:
-            value = produce(record)
-            if value is not _OMIT:
-                setter(out, value)
-        return out
-
-    return apply
+    src = _Source()
+    for name, rule in rules.items():
+        _emit_rule(src, name, rule, ctx)
+    return src.build()
 
 
-def _compile_rule(name: str, rule: FieldRule, ctx: MappingContext) -> Producer:
-    get = _compile_source(name, rule, ctx)
+def _emit_rule(src: _Source, name: str, rule: FieldRule, ctx: MappingContext) -> None:
     try:
         transforms = [build_transform(t, ctx.crosswalks) for t in rule.transforms]
     except (KeyError, TypeError) as exc:
         raise MappingError(str(exc.args[0] if exc.args else exc), field=name) from None
-    on_missing = _missing_policy(name, rule)
-    if not transforms:
-        def produce_plain(record: Any) -> Any:
-            value = get(record)
-            if value is MISSING or value is None:
-                return on_missing()
-            return value
-        return produce_plain
-    chain = _chain(name, transforms)
-
-    def produce(record: Any) -> Any:
-        value = get(record)
-        if value is MISSING or value is None:
-            return on_missing()
-        value = chain(value)
-        if value is None:
-            return on_missing()
-        return value
-
-    return produce
-
-
-def _chain(name: str, transforms: list[Transform]) -> Transform:
-    def run(value: Any) -> Any:
-        for transform in transforms:
-            try:
-                value = transform(value)
-            except TransformError as exc:
-                raise InvalidRecord(str(exc), field=name, value=value) from None
-            if value is None:
-                return None
-        return value
-    return run
+    simple = rule.each is None and rule.from_ is not None and "." not in rule.from_ \
+        and "[" not in rule.from_
+    if simple:
+        src.emit(1, f"v = r.get({src.ref(rule.from_)}, M)")
+    else:
+        src.emit(1, f"v = {src.ref(_compile_source(name, rule, ctx))}(r)")
+    store = f"out[{src.ref(name)}] = v" if "." not in name else \
+        f"{src.ref(compile_setter(name))}(out, v)"
+    src.emit(1, "if v is M or v is None:")
+    _emit_missing(src, 2, name, rule, store)
+    src.emit(1, "else:")
+    depth = 2
+    if transforms:
+        src.emit(2, "try:")
+        for index, transform in enumerate(transforms):
+            if index:
+                src.emit(2 + index, "if v is not None:")
+            src.emit(3 + index, f"v = {src.ref(transform)}(v)")
+        src.emit(2, "except TE as e:")
+        src.emit(3, f"raise IR(str(e), field={src.ref(name)}, value=v) from None")
+        src.emit(2, "if v is None:")
+        _emit_missing(src, 3, name, rule, store)
+        src.emit(2, "else:")
+        depth = 3
+    src.emit(depth, store)
 
 
-def _missing_policy(name: str, rule: FieldRule) -> Callable[[], Any]:
+def _emit_missing(src: _Source, depth: int, name: str, rule: FieldRule, store: str) -> None:
+    """What an absent or null value becomes: omitted, null, the default, or an error."""
     if rule.has_default and rule.missing in ("omit", "default"):
-        default = rule.default
-        if isinstance(default, list | dict):
-            return lambda: type(default)(default)
-        return lambda: default
-    if rule.missing == "null":
-        return lambda: None
-    if rule.missing == "error":
-        def required() -> Any:
-            raise InvalidRecord("is required but has no value", field=name)
-        return required
-    return lambda: _OMIT
+        src.emit(depth, f"v = fresh({src.ref(rule.default)})")
+        src.emit(depth, store)
+    elif rule.missing == "null":
+        src.emit(depth, "v = None")
+        src.emit(depth, store)
+    elif rule.missing == "error":
+        src.emit(depth, f"raise IR('is required but has no value', field={src.ref(name)})")
+    else:
+        src.emit(depth, "pass")
 
 
 def _compile_source(name: str, rule: FieldRule, ctx: MappingContext) -> Getter:

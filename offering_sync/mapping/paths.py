@@ -60,7 +60,9 @@ def _step(value: Any, step: str | int) -> Any:
     if isinstance(step, str):
         if isinstance(value, dict):
             return value.get(step, MISSING)
-        return MISSING
+        if isinstance(value, list | tuple | str | int | float):
+            return MISSING
+        return getattr(value, step, MISSING)  # models: the canonical side passes objects
     if isinstance(value, list | tuple) and -len(value) <= step < len(value):
         return value[step]
     return MISSING
@@ -80,11 +82,20 @@ def compile_getter(path: str) -> Getter:
     if _STAR not in steps:
         if len(steps) == 1 and isinstance(steps[0], str):
             key = steps[0]
-            return lambda record: record.get(key, MISSING) if isinstance(record, dict) else MISSING
+            return lambda record: record.get(key, MISSING) if isinstance(record, dict) \
+                else _step(record, key)
         fixed = tuple(steps)
         return lambda record: _walk(record, fixed)
     star = steps.index(_STAR)
     head, tail = tuple(steps[:star]), tuple(steps[star + 1:])
+    if len(head) == 1 and not tail and isinstance(head[0], str):  # "key[*]": the common case
+        key = head[0]
+
+        def get_all(record: Any) -> Any:
+            items = record.get(key, MISSING) if isinstance(record, dict) else _step(record, key)
+            return list(items) if isinstance(items, list | tuple) else MISSING
+
+        return get_all
 
     def get_each(record: Any) -> Any:
         items = _walk(record, head)

@@ -178,3 +178,16 @@ def test_a_record_failing_again_keeps_one_open_dead_letter(world, sqlite_url):
     assert retry.counts.failed == 1
     (dead,) = store.dead_letters()
     assert dead.field == "price"
+
+
+def test_an_unexpected_error_marks_the_run_failed_and_frees_the_lock(world, sqlite_url):
+    store = StateStore(sqlite_url)
+
+    def explode(label, step):
+        raise Crash("disk on fire")
+
+    with pytest.raises(Crash):
+        sync_pipeline(world.pipeline(), store, run_batch=explode)
+    (run,) = store.runs()
+    assert run.status == "failed" and "disk on fire" in run.message
+    assert sync_pipeline(world.pipeline(), store).ok
