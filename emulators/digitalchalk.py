@@ -271,21 +271,32 @@ def _parse_when(text: str) -> tuple[datetime, datetime] | None:
     try:
         if len(text) == 4:
             start = datetime(int(text), 1, 1, tzinfo=UTC)
-            return start, start.replace(year=start.year + 1)
+            return start, _plus(start, timedelta(days=366)).replace(month=1, day=1) \
+                if start.year < 9999 else datetime.max.replace(tzinfo=UTC)
         if len(text) == 7:
             year, month = int(text[:4]), int(text[5:7])
             start = datetime(year, month, 1, tzinfo=UTC)
+            if (year, month) == (9999, 12):
+                return start, datetime.max.replace(tzinfo=UTC)
             end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
             return start, end
         if len(text) == 10:
             start = datetime.fromisoformat(text).replace(tzinfo=UTC)
-            return start, start + timedelta(days=1)
+            return start, _plus(start, timedelta(days=1))
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment, moment + timedelta(seconds=1)
-    except ValueError:
+        return moment, _plus(moment, timedelta(seconds=1))
+    except (ValueError, OverflowError):
         return None
+
+
+def _plus(moment: datetime, step: timedelta) -> datetime:
+    """``moment + step``, stopping at the end of time (an open range ends 9999-12-31)."""
+    try:
+        return moment + step
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def _created_window(raw: str | None, errors: dict[str, str]) -> tuple[datetime, datetime] | None:

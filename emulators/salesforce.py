@@ -10,6 +10,7 @@ Our readings where the docs are silent, each a setting: the batch cap (200), wha
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -67,7 +68,8 @@ class Org:
 def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
                client_secret: str = DEMO_CLIENT_SECRET, static_tokens: tuple[str, ...] = (),
                max_batch: int = 200, upsert_missing: str = "fail", daily_limit: int = 1_000_000,
-               token_ttl_calls: int | None = None, faults: Faults | None = None) -> FastAPI:
+               token_ttl_calls: int | None = None, post_seconds: float = 0.0,
+               faults: Faults | None = None) -> FastAPI:
     """The emulator as an ASGI app; ``app.state.org`` holds what was loaded."""
     app = FastAPI(title="Salesforce Education Cloud emulator", openapi_url=None, docs_url=None)
     state = app.state
@@ -78,8 +80,10 @@ def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
     state.records_posted = 0
     state.cursors = {}
     state.query_page_size = 2000
+    state.in_flight = state.max_in_flight = 0
     state.settings = {"max_batch": max_batch, "upsert_missing": upsert_missing,
-                      "daily_limit": daily_limit, "token_ttl_calls": token_ttl_calls}
+                      "daily_limit": daily_limit, "token_ttl_calls": token_ttl_calls,
+                      "post_seconds": post_seconds}
     injector = install_faults(app, faults or Faults(), lambda status, msg: [
         {"errorCode": "SERVER_UNAVAILABLE" if status >= 500 else "REQUEST_LIMIT_EXCEEDED",
          "message": msg}])
@@ -119,6 +123,13 @@ def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
         problem = _shape_problem(body, state.settings["max_batch"])
         if problem:
             return _error(400, *problem)
+        state.in_flight += 1  # how many bulk POSTs overlap: callers' limits are tested on it
+        state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            if state.settings["post_seconds"]:
+                await asyncio.sleep(state.settings["post_seconds"])
+        finally:
+            state.in_flight -= 1
         state.posts += 1
         state.records_posted += len(body)
         with state.org.lock:

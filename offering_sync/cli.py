@@ -163,6 +163,36 @@ def mappings_check() -> None:
 
 
 @app.command()
+def reconcile(
+    source: Annotated[str, typer.Option(help="System the offerings come from.")],
+    target: Annotated[str, typer.Option(help="System they are synced to.")],
+    fix: Annotated[bool, typer.Option(help="Re-queue missing and drifted records.")] = False,
+    csv: Annotated[str | None, typer.Option(help="Write every row to this CSV file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare source and target: missing, extra and drifted offerings."""
+    from offering_sync.compose import build_reconcile
+    from offering_sync.reconcile import reconcile as compare
+    from offering_sync.reconcile import requeue
+
+    settings = CoreSettings()
+    pipeline, back, reader = build_reconcile(source, target, settings)
+    store = _store(settings)
+    report = compare(pipeline, back, reader, store)
+    if csv:
+        report.frame.to_csv(csv, index=False)
+    requeued = requeue(store, pipeline, report) if fix else 0
+    if as_json:
+        out.print_json(json.dumps({**report.counts, "requeued": requeued}))
+    else:
+        out.print(report.markdown(f"{source} → {target}"), markup=False, highlight=False)
+        if fix:
+            out.print(f"{requeued} records re-queued for the next sync")
+    bad = report.counts["missing"] + report.counts["drifted"] + report.counts["extra"]
+    raise typer.Exit(0 if not bad else 1)
+
+
+@app.command()
 def docs(write: Annotated[bool, typer.Option(help="Update README.md in place.")] = False) -> None:
     """Print (or write into README.md) the systems and field tables from the mapping files."""
     from pathlib import Path

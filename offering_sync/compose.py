@@ -20,7 +20,8 @@ from offering_sync.model import OFFERING_FIELDS
 from offering_sync.records import Source, Target
 from offering_sync.settings import CoreSettings
 
-__all__ = ["build_pipeline", "check_mappings", "load_crosswalks", "mapping_file"]
+__all__ = ["build_pipeline", "build_reconcile", "check_mappings", "load_crosswalks",
+           "mapping_file"]
 
 
 def mapping_file(settings: CoreSettings, side_from: str, side_to: str) -> Path:
@@ -76,6 +77,17 @@ def build_pipeline(source: str, target: str, settings: CoreSettings | None = Non
     src = source_connector or connectors.build_source(source)
     dst = target_connector or connectors.build_target(target)
     return Pipeline(src, dst, to_canonical, to_target)
+
+
+def build_reconcile(source: str, target: str, settings: CoreSettings | None = None, *,
+                    target_reader: Source | None = None,
+                    **connectors_given: Any) -> tuple[Pipeline, CompiledMapping, Source]:
+    """The pipeline, plus the target read back as a source, for ``reconcile``."""
+    settings = settings or CoreSettings()
+    pipeline = build_pipeline(source, target, settings, **connectors_given)
+    back = compile_mapping(_load(settings, target, "canonical"),
+                           MappingContext(crosswalks=load_crosswalks(settings.crosswalks_path())))
+    return pipeline, back, target_reader or connectors.build_source(target)
 
 
 def check_mappings(settings: CoreSettings) -> list[tuple[Path, str | None]]:

@@ -82,7 +82,7 @@ class SyncOptions:
     dry_run: bool = False
     mode: str = "incremental"
     lock_ttl_seconds: float = 300.0
-    max_failure_ratio: float = 1.0
+    max_failure_ratio: float = 1.0  # callers pass the setting; the engine alone never fails a run
 
 
 @dataclass

@@ -34,7 +34,9 @@ class CoreSettings(BaseSettings):
     mappings_dir: Path = Field(default_factory=default_mappings_dir)
     crosswalks_file: Path | None = Field(
         default=None, description="YAML of crosswalk tables; default mappings/crosswalks.yaml.")
-    max_failure_ratio: float = Field(default=1.0, ge=0, le=1)
+    max_failure_ratio: float = Field(
+        default=0.5, ge=0, le=1,
+        description="a run whose failed/extracted share passes this ends failed")
     lock_ttl_seconds: float = Field(default=300, gt=0)
 
     def crosswalks_path(self) -> Path:

@@ -36,11 +36,13 @@ class MappingContext:
 class CompiledMapping:
     """A mapping turned into a function; call it with one record."""
 
-    __slots__ = ("_apply", "file", "source", "target")
+    __slots__ = ("_apply", "fields", "file", "source", "target")
 
     def __init__(self, apply: Callable[[Any], dict[str, Any]], source: str, target: str,
-                 file: str) -> None:
+                 file: str, fields: tuple[str, ...] = ()) -> None:
         self._apply, self.source, self.target, self.file = apply, source, target, file
+        self.fields = fields
+        """The output fields this mapping can set."""
 
     def __call__(self, record: Any) -> dict[str, Any]:
         """Map one record; raises ``InvalidRecord`` naming the output field."""
@@ -55,7 +57,8 @@ def compile_mapping(loaded: LoadedMapping, context: MappingContext | None = None
         apply = _compile_fields(loaded.spec.fields, ctx)
     except MappingError as exc:
         raise MappingError(str(exc), file=loaded.file) from None
-    return CompiledMapping(apply, loaded.spec.from_, loaded.spec.to, loaded.file)
+    return CompiledMapping(apply, loaded.spec.from_, loaded.spec.to, loaded.file,
+                           tuple(name.split(".")[0] for name in loaded.spec.fields))
 
 
 def template_fields(template: str) -> list[str]:

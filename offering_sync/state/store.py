@@ -208,6 +208,16 @@ class StateStore:
                     found[sid] = Link(sid, ext, tid, digest)
         return found
 
+    def forget_links(self, source: str, target: str, source_ids: Sequence[str]) -> None:
+        """Drop links so the next sync treats these records as never sent (it then finds them
+        by external ID, so nothing is duplicated).
+        """
+        with self._tx() as conn:
+            for start in range(0, len(source_ids), 500):
+                conn.execute(delete(links).where(
+                    links.c.source_system == source, links.c.target_system == target,
+                    links.c.source_id.in_(list(source_ids[start:start + 500]))))
+
     def link_count(self, source: str, target: str) -> int:
         """How many source records have a link to the target."""
         with self._tx() as conn:

@@ -45,6 +45,21 @@ def test_sync_json_prints_the_counts_and_exits_zero_then_one_on_failures(live_en
     assert [r["status"] for r in json.loads(runs.stdout)] == ["succeeded", "succeeded"]
 
 
+def test_dead_letters_retry_from_the_cli_resolves_what_now_loads(live_env):
+    from emulators.faults import Faults
+
+    env, _catalog, sf_app = live_env
+    sf_app.state.faults.configure(Faults(reject_rate=0.3, seed=2))
+    first = run("sync", "--source", "digitalchalk", "--target", "salesforce", "--json", env=env)
+    failed = json.loads(first.stdout)["failed"]
+    assert first.returncode == 1 and failed > 0
+    sf_app.state.faults.configure(Faults())
+    retried = run("dead-letters", "retry", "--json", env=env)
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout)[0]["created"] == failed
+    assert json.loads(run("dead-letters", "list", "--json", env=env).stdout) == []
+
+
 def test_dry_run_reports_the_plan_and_writes_nothing(live_env):
     env, _catalog, sf_app = live_env
     done = run("sync", "--source", "digitalchalk", "--target", "salesforce", "--dry-run",

@@ -86,4 +86,7 @@ def test_a_bad_parameter_fails_the_flow_with_a_readable_message(prefect_harness,
 
     state = sync_offerings(source="digitalchalk", target="nowhere", return_state=True)
     assert state.is_failed()
-    assert "unknown system 'nowhere'" in state.message
+    assert "target" in state.message and "salesforce" in str(state.result(raise_on_failure=False))
+    late = sync_offerings(source="digitalchalk", target="salesforce", since="2026-02-01",
+                          until="2026-01-01", return_state=True)
+    assert late.is_failed() and "before since" in str(late.result(raise_on_failure=False))

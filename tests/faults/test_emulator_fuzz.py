@@ -36,10 +36,14 @@ def is_dc_error(response) -> bool:
         {"fieldErrors", "errors", "error"} & set(payload))
 
 
+dates = st.sampled_from(["9999", "9999-12", "9999-12-31", "9999-12-31T23:59:59Z", "0001",
+                         "2024-02-30", "2024-01-01T00:00:00Z,9999-12-31T23:59:59Z", "a,b,c"])
+
+
 @FAST
 @given(st.dictionaries(st.sampled_from(["limit", "offset", "createdDate", "title", "tag",
-                                        "offeringCategoryId", "studentId", "x"]), text,
-                       max_size=5))
+                                        "offeringCategoryId", "studentId", "x"]),
+                       text | dates, max_size=5))
 def test_digitalchalk_list_answers_200_or_a_vendor_error(params):
     response = DC.get("/dc/api/v5/offerings", params=params, headers=DC_AUTH)
     assert response.status_code in (200, 400), response.text

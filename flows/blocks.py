@@ -1,0 +1,40 @@
+"""Credentials from Prefect ``Secret`` blocks when present, else from the environment.
+
+A block named ``<system>-<setting>`` (e.g. ``salesforce-client-secret``) supplies
+``OFFERING_SYNC_<SYSTEM>_<SETTING>`` for this flow run's process only. Values never appear in
+parameters, logs or artifacts: they go straight into the process environment the connectors
+read, and are registered with the redactor.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect.blocks.system import Secret
+
+from connectors.http.redact import register_secret
+
+__all__ = ["CREDENTIALS", "load_secret_blocks"]
+
+CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "digitalchalk": ("token",),
+    "salesforce": ("client_id", "client_secret", "token"),
+    "rhythm": ("client_id", "client_secret", "token"),
+    "smarterproctoring": ("token",),
+}
+
+
+def load_secret_blocks(*systems: str) -> list[str]:
+    """Copy every existing credential block of ``systems`` into the environment; returns names."""
+    found = []
+    for system in systems:
+        for setting in CREDENTIALS.get(system, ()):
+            name = f"{system}-{setting.replace('_', '-')}"
+            try:
+                value = Secret.load(name).get()
+            except ValueError:  # no such block: the environment supplies it
+                continue
+            register_secret(str(value))
+            os.environ[f"OFFERING_SYNC_{system.upper()}_{setting.upper()}"] = str(value)
+            found.append(name)
+    return found

@@ -1,0 +1,122 @@
+"""Reconcile: compare what the source holds with what the target holds, through the links.
+
+Both sides are read in full and mapped to canonical offerings; pandas joins them on the record
+links into one frame with a status per record: ``missing`` (not in the target), ``extra`` (in
+the target, linked to nothing), ``drifted`` (a shared field differs) or ``ok``. Unlike a sync
+this holds both sides' compared fields in memory. ``requeue`` makes the next sync re-send the
+missing and drifted records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from offering_sync.engine import Pipeline
+from offering_sync.errors import InvalidRecord
+from offering_sync.mapping import CompiledMapping
+from offering_sync.model import validate_offering
+from offering_sync.records import Page
+from offering_sync.state import StateStore
+
+__all__ = ["ReconcileReport", "reconcile"]
+
+_NOT_COMPARED = {"source_system", "source_id", "external_id", "created_at", "modified_at",
+                 "version", "term_ref", "course_ref", "location_ref"}
+
+
+@dataclass
+class ReconcileReport:
+    """One row per record with its status and the fields that drifted."""
+
+    frame: pd.DataFrame
+    compared: list[str]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many records per status."""
+        counted = self.frame["status"].value_counts()
+        return {s: int(counted.get(s, 0)) for s in ("ok", "missing", "extra", "drifted")}
+
+    def markdown(self, title: str, limit: int = 50) -> str:
+        """A short report for a Prefect markdown artifact."""
+        c = self.counts
+        lines = [f"# {title}", "", "| ok | missing in target | extra in target | drifted |",
+                 "|---|---|---|---|", f"| {c['ok']} | {c['missing']} | {c['extra']} | "
+                 f"{c['drifted']} |", "", f"Compared fields: {', '.join(self.compared)}"]
+        problems = self.frame[self.frame["status"] != "ok"].head(limit)
+        if len(problems):
+            lines += ["", "| status | source id | target id | fields |", "|---|---|---|---|"]
+            lines += [f"| {r.status} | {r.source_id or ''} | {r.target_id or ''} | "
+                      f"{r.fields} |" for r in problems.itertuples()]
+        return "\n".join(lines)
+
+
+def _side(pages: Iterable[Page], mapping: CompiledMapping, id_field: str,
+          fields: list[str]) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for page in pages:
+        for raw in page.records:
+            try:
+                offering = validate_offering(mapping(raw))
+            except InvalidRecord:
+                continue  # the sync reports these; reconcile compares what is valid
+            row = {f: getattr(offering, f) for f in fields}
+            row["_id"] = str(raw.get(id_field))
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["_id", *fields])
+
+
+def reconcile(pipeline: Pipeline, target_to_canonical: CompiledMapping, target_reader: Any,
+              store: StateStore) -> ReconcileReport:
+    """Compare source and target for ``pipeline``; ``target_reader`` is the target as a source."""
+    compared = sorted(set(pipeline.to_canonical.fields) & set(target_to_canonical.fields)
+                      - _NOT_COMPARED)
+    source = _side(pipeline.source.pages(), pipeline.to_canonical, pipeline.source.id_field,
+                   compared)
+    target = _side(target_reader.pages(), target_to_canonical, target_reader.id_field, compared)
+    links = store.links_for(pipeline.source.system, pipeline.target.system, source["_id"])
+    source["target_id"] = source["_id"].map(lambda s: links[s].target_id if s in links else None)
+    joined = source.merge(target, how="outer", left_on="target_id", right_on="_id",
+                          suffixes=("_s", "_t"), indicator=True)
+    rows = []
+    for row in joined.to_dict("records"):
+        both = row["_merge"] == "both"
+        drifted = [f for f in compared if both and not _same(row[f"{f}_s"], row[f"{f}_t"])]
+        status = ("extra" if row["_merge"] == "right_only" else
+                  "missing" if row["_merge"] == "left_only" else
+                  "drifted" if drifted else "ok")
+        rows.append({"status": status, "source_id": _text(row.get("_id_s")),
+                     "target_id": _text(row.get("_id_t")), "fields": ", ".join(drifted)})
+    frame = pd.DataFrame(rows, columns=["status", "source_id", "target_id", "fields"])
+    return ReconcileReport(frame, compared)
+
+
+def requeue(store: StateStore, pipeline: Pipeline, report: ReconcileReport) -> int:
+    """Forget the links of missing and drifted records so the next sync sends them again."""
+    ids = report.frame.loc[report.frame["status"].isin(["missing", "drifted"]), "source_id"]
+    chosen = [s for s in ids if s]
+    store.forget_links(pipeline.source.system, pipeline.target.system, chosen)
+    return len(chosen)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if _blank(a) and _blank(b):
+        return True
+    return bool(a == b)
+
+
+def _blank(value: Any) -> bool:
+    if value is None or value == "" or value == () or value == [] or value == {}:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _text(value: Any) -> str | None:
+    return None if _blank(value) else str(value)

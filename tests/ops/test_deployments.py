@@ -1,0 +1,76 @@
+"""Deploy from prefect.yaml to a real Prefect server and run through a worker, as operators do."""
+
+import json
+import time
+
+from emulators import digitalchalk, salesforce, server
+from emulators.server import connection_env
+from tests.ops.conftest import Server
+
+RECORDS = 120
+
+
+def wait_for_runs(prefect: Server, deployment_names, timeout=180):
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True, httpx_settings={"base_url": prefect.url}) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
+                name=DeploymentFilterName(any_=deployment_names)))
+            done = [r for r in runs if r.state and r.state.is_final()]
+            if runs and len(done) == len(runs):
+                return runs
+            time.sleep(1)
+    raise AssertionError(f"runs did not finish: {[(r.name, r.state_name) for r in runs]}")
+
+
+def artifacts_of(prefect: Server, flow_run_id):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True, httpx_settings={"base_url": prefect.url}) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return {a.key: a for a in found}
+
+
+def test_deploy_then_backfill_and_scheduled_runs_complete_with_artifacts(prefect_server,
+                                                                         tmp_path, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server.url)
+    catalog = digitalchalk.Catalog(RECORDS, seed=41)
+    sf_app = salesforce.create_app()
+    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+            server.serve_in_thread(sf_app) as sf:
+        env = {**connection_env("digitalchalk", dc.url), **connection_env("salesforce", sf.url),
+               "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+        prefect_server.cli("deploy", "--all", "--no-prompt", env=env)
+        listed = prefect_server.cli("deployment", "ls").stdout
+        for name in ("digitalchalk-to-salesforce-incremental",
+                     "digitalchalk-to-salesforce-backfill",
+                     "digitalchalk-to-salesforce-reconcile"):
+            assert name in listed
+        prefect_server.cli("deployment", "run",
+                           "sync-offerings/digitalchalk-to-salesforce-backfill",
+                           "-p", "full_refresh=true", "-p", "since=2024-01-01T00:00:00Z")
+        with prefect_server.worker(env, "worker-a"):
+            (backfill,) = wait_for_runs(prefect_server, ["digitalchalk-to-salesforce-backfill"])
+            assert backfill.state.is_completed(), backfill.state.message
+            prefect_server.cli("deployment", "run",
+                               "sync-offerings/digitalchalk-to-salesforce-incremental")
+            runs = wait_for_runs(prefect_server, ["digitalchalk-to-salesforce-incremental"])
+    scheduled = [r for r in runs if r.state.is_final()]
+    assert all(r.state.is_completed() for r in scheduled)
+    assert len(sf_app.state.org.offerings) == RECORDS
+    found = artifacts_of(prefect_server, backfill.id)
+    summary = json.loads(found["digitalchalk-salesforce-run-summary"].data)[0]
+    assert summary["created"] == RECORDS and summary["failed"] == 0
+    assert "digitalchalk-salesforce-progress" in found
+    listed = prefect_server.cli("artifact", "ls").stdout
+    assert "digitalchalk-salesforce-run-summary" in listed
+    shown = prefect_server.cli("artifact", "inspect", "digitalchalk-salesforce-run-summary").stdout
+    assert '"unchanged"' in shown or "unchanged" in shown
+    incremental = artifacts_of(prefect_server, scheduled[-1].id)
+    later = json.loads(incremental["digitalchalk-salesforce-run-summary"].data)[0]
+    assert (later["created"], later["updated"], later["unchanged"]) == (0, 0, RECORDS)
