@@ -9,6 +9,7 @@ read, and are registered with the redactor.
 from __future__ import annotations
 
 import os
+from typing import Any, cast
 
 from prefect.blocks.system import Secret
 
@@ -31,9 +32,10 @@ def load_secret_blocks(*systems: str) -> list[str]:
         for setting in CREDENTIALS.get(system, ()):
             name = f"{system}-{setting.replace('_', '-')}"
             try:
-                value = Secret.load(name).get()
+                block = cast("Secret[Any]", Secret.load(name))
             except ValueError:  # no such block: the environment supplies it
                 continue
+            value = block.get()
             register_secret(str(value))
             os.environ[f"OFFERING_SYNC_{system.upper()}_{setting.upper()}"] = str(value)
             found.append(name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -34,8 +33,8 @@ def reconcile_offerings(source: System, target: System, fix: bool = False,
             connector.close()
     key = f"{source}-{target}-reconcile"
     create_markdown_artifact(markdown=report.markdown(f"Reconcile {source} → {target}"), key=key)
-    problems: list[dict[str, Any]] = report.frame[report.frame["status"] != "ok"].head(
-        500).to_dict("records")
+    problems = [{str(k): v for k, v in row.items()} for row in
+                report.frame[report.frame["status"] != "ok"].head(500).to_dict("records")]
     if problems:
         create_table_artifact(table=problems, key=f"{key}-rows")
     if csv_dir:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger, tags, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -97,8 +98,8 @@ def sync_offerings(source: System, target: System, full_refresh: bool = False,
                           else "incremental", lock_ttl_seconds=settings.lock_ttl_seconds,
                           max_failure_ratio=settings.max_failure_ratio)
     limit = _target_limit(target)
-    progress_id = create_progress_artifact(progress=0.0, key=f"{source}-{target}-progress",
-                                           description="records extracted so far")
+    progress_id = cast(UUID, create_progress_artifact(
+        progress=0.0, key=f"{source}-{target}-progress", description="records extracted so far"))
     seen = {"pages": 0}
 
     def run_batch(label: str, step: Callable[[], T]) -> T:

@@ -67,10 +67,14 @@ def sync(
                           mode="full" if full_refresh else "backfill" if since or until
                           else "incremental")
     if prefect:
+        from connectors import system
         from flows.sync import sync_offerings
 
-        summary_dict = sync_offerings(source=source, target=target, full_refresh=full_refresh,
-                                      since=since, until=until, dry_run=dry_run)
+        for name in (source, target):
+            system(name)  # unknown names fail here as one sentence, not in the flow
+        summary_dict = sync_offerings(source=source, target=target,  # type: ignore[call-overload]
+                                      full_refresh=full_refresh, since=options.since,
+                                      until=options.until, dry_run=dry_run)
         _finish(summary_dict, as_json)
         return
     from offering_sync.compose import build_pipeline

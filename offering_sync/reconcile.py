@@ -50,8 +50,8 @@ class ReconcileReport:
         problems = self.frame[self.frame["status"] != "ok"].head(limit)
         if len(problems):
             lines += ["", "| status | source id | target id | fields |", "|---|---|---|---|"]
-            lines += [f"| {r.status} | {r.source_id or ''} | {r.target_id or ''} | "
-                      f"{r.fields} |" for r in problems.itertuples()]
+            lines += [f"| {row['status']} | {row['source_id'] or ''} | {row['target_id'] or ''} "
+                      f"| {row['fields']} |" for row in problems.to_dict("records")]
         return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ of the batch in flight and never records a write that did not happen.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -20,7 +21,17 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -31,6 +42,7 @@ from offering_sync.state.tables import cursors, dead_letters, links, locks, runs
 __all__ = ["DeadLetter", "Link", "RunRecord", "StateStore"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCK_KEY = 0x0FF3_5EED  # the advisory lock that serialises migrations on PostgreSQL
 _COUNTS = ("extracted", "created", "updated", "unchanged", "failed")
 
 
@@ -104,10 +116,16 @@ class StateStore:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision, one process at a time.
+
+        Workers starting together on a new database would otherwise race to create the same
+        tables: PostgreSQL takes an advisory lock, SQLite a lock file beside the database.
+        """
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
-        with self.engine.begin() as conn:
+        with _migration_lock(self.engine), self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -209,8 +227,9 @@ class StateStore:
         return found
 
     def forget_links(self, source: str, target: str, source_ids: Sequence[str]) -> None:
-        """Drop links so the next sync treats these records as never sent (it then finds them
-        by external ID, so nothing is duplicated).
+        """Drop links so the next sync treats these records as never sent.
+
+        The next sync then finds them by external ID, so nothing is duplicated.
         """
         with self._tx() as conn:
             for start in range(0, len(source_ids), 500):
@@ -361,6 +380,20 @@ class StateStore:
         with self._tx() as conn:
             conn.execute(delete(locks).where(locks.c.pipeline == pipeline,
                                              locks.c.run_id == run_id))
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _make_engine(url: str) -> Engine:

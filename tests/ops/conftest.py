@@ -94,12 +94,25 @@ def _fresh_pg_database(name: str) -> str:
     return f"postgresql+asyncpg://{base}/{name}"
 
 
-@pytest.fixture(scope="module", params=["sqlite"] + (["postgresql"] if PG_URL else []))
-def prefect_server(request, tmp_path_factory):
-    home = tmp_path_factory.mktemp(f"prefect-{request.param}")
-    database = _fresh_pg_database("offering_sync_prefect") if request.param == "postgresql" \
-        else None
+def _server(kind: str, factory) -> Server:
+    home = factory.mktemp(f"prefect-{kind}")
+    database = _fresh_pg_database("offering_sync_prefect") if kind == "postgresql" else None
     server = Server(home, database)
     server.cli("work-pool", "create", "offering-sync", "--type", "process")
+    return server
+
+
+@pytest.fixture(scope="module", params=["sqlite"] + (["postgresql"] if PG_URL else []))
+def prefect_server(request, tmp_path_factory):
+    """A server on each database the suite can reach."""
+    server = _server(request.param, tmp_path_factory)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def production_server(tmp_path_factory):
+    """The documented production set-up: PostgreSQL when the suite can reach it."""
+    server = _server("postgresql" if PG_URL else "sqlite", tmp_path_factory)
     yield server
     server.stop()

@@ -28,10 +28,10 @@ ONE = """  - name: {source}-to-salesforce-now
 SOURCES = ("digitalchalk", "rhythm", "smarterproctoring")
 
 
-def test_three_pipelines_two_workers_one_target_limit(prefect_server, tmp_path, monkeypatch):
+def test_three_pipelines_two_workers_one_target_limit(production_server, tmp_path, monkeypatch):
     from tests.ops.conftest import ROOT
 
-    monkeypatch.setenv("PREFECT_API_URL", prefect_server.url)
+    monkeypatch.setenv("PREFECT_API_URL", production_server.url)
     systems = {"digitalchalk": System("digitalchalk", 150), "rhythm": System("rhythm", 120),
                "smarterproctoring": System("smarterproctoring", 90)}
     sf_app = salesforce.create_app(post_seconds=0.05)
@@ -46,15 +46,15 @@ def test_three_pipelines_two_workers_one_target_limit(prefect_server, tmp_path, 
                    **connection_env("salesforce", sf.url)}
             for name, r in running.items():
                 env.update(connection_env(name, r.url))
-            prefect_server.cli("global-concurrency-limit", "create", "target-salesforce",
+            production_server.cli("global-concurrency-limit", "create", "target-salesforce",
                                "--limit", "1")
-            prefect_server.cli("deploy", "--all", "--prefect-file", str(spec), env=env)
+            production_server.cli("deploy", "--all", "--prefect-file", str(spec), env=env)
             for source in SOURCES:
-                prefect_server.cli("deployment", "run",
+                production_server.cli("deployment", "run",
                                    f"sync-offerings/{source}-to-salesforce-now")
             started = time.monotonic()
-            with prefect_server.worker(env, "worker-1"), prefect_server.worker(env, "worker-2"):
-                runs = wait_for_runs(prefect_server, [f"{s}-to-salesforce-now" for s in SOURCES],
+            with production_server.worker(env, "worker-1"), production_server.worker(env, "worker-2"):
+                runs = wait_for_runs(production_server, [f"{s}-to-salesforce-now" for s in SOURCES],
                                      timeout=300)
     finally:
         for r in running.values():
