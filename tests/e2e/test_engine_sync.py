@@ -191,3 +191,14 @@ def test_an_unexpected_error_marks_the_run_failed_and_frees_the_lock(world, sqli
     (run,) = store.runs()
     assert run.status == "failed" and "disk on fire" in run.message
     assert sync_pipeline(world.pipeline(), store).ok
+
+
+def test_a_run_over_the_failure_ratio_ends_failed(sqlite_url):
+    from emulators.faults import Faults
+
+    world = World(60)
+    world.sf_app.state.faults.configure(Faults(reject_rate=0.5, seed=1))
+    summary = sync_pipeline(world.pipeline(), StateStore(sqlite_url),
+                            SyncOptions(max_failure_ratio=0.2))
+    assert summary.counts.failed / summary.counts.extracted > 0.2
+    assert summary.status == "failed" and not summary.ok

@@ -1,13 +1,20 @@
 """Deploy from prefect.yaml to a real Prefect server and run through a worker, as operators do."""
 
 import json
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from emulators import digitalchalk, salesforce, server
 from emulators.server import connection_env
 from tests.ops.conftest import Server
 
 RECORDS = 120
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+README_SECRET = re.search(r'python -c "(from prefect\.blocks\.system import Secret;.*?)"',
+                          README, re.DOTALL).group(1).replace("\\\n", "")
 
 
 def wait_for_runs(prefect: Server, deployment_names, timeout=180):
@@ -45,6 +52,11 @@ def test_deploy_then_backfill_and_scheduled_runs_complete_with_artifacts(prefect
             server.serve_in_thread(sf_app) as sf:
         env = {**connection_env("digitalchalk", dc.url), **connection_env("salesforce", sf.url),
                "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}"}
+        # The Salesforce secret comes from a Secret block, created as the README shows.
+        secret = env.pop("OFFERING_SYNC_SALESFORCE_CLIENT_SECRET")
+        saved = subprocess.run([sys.executable, "-c", README_SECRET.replace("…", secret)],
+                               env=prefect_server.env, capture_output=True, text=True)
+        assert saved.returncode == 0, saved.stderr
         prefect_server.cli("deploy", "--all", "--no-prompt", env=env)
         listed = prefect_server.cli("deployment", "ls").stdout
         for name in ("digitalchalk-to-salesforce-incremental",
@@ -60,6 +72,9 @@ def test_deploy_then_backfill_and_scheduled_runs_complete_with_artifacts(prefect
             prefect_server.cli("deployment", "run",
                                "sync-offerings/digitalchalk-to-salesforce-incremental")
             runs = wait_for_runs(prefect_server, ["digitalchalk-to-salesforce-incremental"])
+            prefect_server.cli("deployment", "run",
+                               "reconcile-offerings/digitalchalk-to-salesforce-reconcile")
+            (check,) = wait_for_runs(prefect_server, ["digitalchalk-to-salesforce-reconcile"])
     scheduled = [r for r in runs if r.state.is_final()]
     assert all(r.state.is_completed() for r in scheduled)
     assert len(sf_app.state.org.offerings) == RECORDS
@@ -71,6 +86,9 @@ def test_deploy_then_backfill_and_scheduled_runs_complete_with_artifacts(prefect
     assert "digitalchalk-salesforce-run-summary" in listed
     shown = prefect_server.cli("artifact", "inspect", "digitalchalk-salesforce-run-summary").stdout
     assert '"unchanged"' in shown or "unchanged" in shown
+    assert check.state.is_completed(), check.state.message
+    report = artifacts_of(prefect_server, check.id)["digitalchalk-salesforce-reconcile"].data
+    assert f"| {RECORDS} | 0 | 0 | 0 |" in report
     incremental = artifacts_of(prefect_server, scheduled[-1].id)
     later = json.loads(incremental["digitalchalk-salesforce-run-summary"].data)[0]
     assert (later["created"], later["updated"], later["unchanged"]) == (0, 0, RECORDS)

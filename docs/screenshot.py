@@ -1,0 +1,80 @@
+"""Screenshot the Prefect UI showing a real sync run with its artifacts.
+
+Starts a Prefect server on loopback (a scratch PREFECT_HOME), the DigitalChalk and Salesforce
+emulators, runs the ``sync-offerings`` flow against that server with a few bad records, and
+has headless Chromium photograph the flow run's Artifacts tab. Needs Debian's ``chromium``
+(``apt-get install chromium``). Usage: ``.venv/bin/python docs/screenshot.py [out.png]``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    """Serve, sync, photograph."""
+    from emulators import digitalchalk, salesforce, server
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "prefect-ui-sync-run.png")
+    port = server.free_port()
+    home = Path(tempfile.mkdtemp(prefix="prefect-ui-"))
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
+    api = f"http://127.0.0.1:{port}/api"
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    proc = subprocess.Popen([prefect, "server", "start"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait(api + "/health")
+        catalog = digitalchalk.Catalog(450, seed=7)
+        for index in (3, 77):
+            catalog.edit(catalog.offering_id(index), {"currencyCode": "DOLLARS"})
+        with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+                server.serve_in_thread(salesforce.create_app()) as sf:
+            os.environ.update({"PREFECT_API_URL": api, "PREFECT_HOME": str(home),
+                               "OFFERING_SYNC_STATE_URL": f"sqlite:///{home / 'state.db'}",
+                               **server.connection_env("digitalchalk", dc.url),
+                               **server.connection_env("salesforce", sf.url)})
+            from flows.sync import sync_offerings
+
+            state = sync_offerings(source="digitalchalk", target="salesforce",
+                                   return_state=True)
+        run_id = state.state_details.flow_run_id
+        time.sleep(3)  # let the server record task runs and artifacts
+        url = f"http://127.0.0.1:{port}/runs/flow-run/{run_id}?tab=Artifacts"
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--disable-quic", "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={home / 'chromium'}", "--window-size=1440,1000",
+                        "--virtual-time-budget=15000", f"--screenshot={out}", url],
+                       check=True, capture_output=True, timeout=120)
+        print(out)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer")
+
+
+if __name__ == "__main__":
+    main()
