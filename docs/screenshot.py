@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    """Serve, sync, photograph."""
+    """Serve, sync, photograph the run and its summary and dead-letter artifacts."""
     from emulators import digitalchalk, salesforce, server
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "prefect-ui-sync-run.png")
@@ -51,14 +51,23 @@ def main() -> None:
                                    return_state=True)
         run_id = state.state_details.flow_run_id
         time.sleep(3)  # let the server record task runs and artifacts
-        url = f"http://127.0.0.1:{port}/runs/flow-run/{run_id}?tab=Artifacts"
-        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                        "--disable-quic", "--no-first-run", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={home / 'chromium'}", "--window-size=1440,1000",
-                        "--virtual-time-budget=15000", f"--screenshot={out}", url],
-                       check=True, capture_output=True, timeout=120)
-        print(out)
+        base = f"http://127.0.0.1:{port}"
+        found = httpx.post(f"{api}/artifacts/filter", json={}).json()
+        ids = {a["key"]: a["id"] for a in found if a.get("key")}
+        shots = {out: f"{base}/runs/flow-run/{run_id}",
+                 out.with_name(out.stem + "-summary.png"):
+                     f"{base}/artifacts/artifact/{ids['digitalchalk-salesforce-run-summary']}",
+                 out.with_name(out.stem + "-dead-letters.png"):
+                     f"{base}/artifacts/artifact/{ids['digitalchalk-salesforce-dead-letters']}"}
+        for path, url in shots.items():
+            subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                            "--disable-quic", "--no-first-run",
+                            "--disable-background-networking", "--disable-component-update",
+                            "--disable-sync", f"--user-data-dir={home / 'chromium'}",
+                            "--window-size=1440,900", "--virtual-time-budget=15000",
+                            f"--screenshot={path}", url],
+                           check=True, capture_output=True, timeout=120)
+            print(path)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
