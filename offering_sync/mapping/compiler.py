@@ -16,7 +16,7 @@ from typing import Any
 
 from offering_sync.errors import InvalidRecord, MappingError
 from offering_sync.mapping.loader import LoadedMapping
-from offering_sync.mapping.paths import MISSING, Getter, compile_getter, compile_setter
+from offering_sync.mapping.paths import MISSING, Getter, compile_getter
 from offering_sync.mapping.spec import FieldRule
 from offering_sync.mapping.transforms import TransformError, build_transform, is_empty
 
@@ -88,14 +88,16 @@ class _Source:
         return f"_{len(self.consts) - 1}"
 
     def emit(self, depth: int, line: str) -> None:
-        self.lines.append("    " * depth + line)
+        self.lines.extend("    " * depth + part for part in line.split("\n"))
 
     def build(self) -> Callable[[Any], dict[str, Any]]:
         self.emit(1, "return out")
         params = "".join(f", _{i}=C[{i}]" for i in range(len(self.consts)))
-        head = f"def apply(r, M=M, TE=TE, IR=IR, fresh=fresh, todict=todict{params}):"
+        head = ("def apply(r, M=M, TE=TE, IR=IR, fresh=fresh, todict=todict, empty=empty"
+                f"{params}):")
         namespace: dict[str, Any] = {"C": self.consts, "M": MISSING, "TE": TransformError,
-                                     "IR": InvalidRecord, "fresh": _fresh, "todict": _todict}
+                                     "IR": InvalidRecord, "fresh": _fresh, "todict": _todict,
+                                     "empty": is_empty}
         exec(compile("\n".join([head, *self.lines]), "<mapping>", "exec"),  # noqa: S102
              namespace)
         return namespace["apply"]  # type: ignore[no-any-return]
@@ -123,14 +125,9 @@ def _emit_rule(src: _Source, name: str, rule: FieldRule, ctx: MappingContext) ->
         transforms = [build_transform(t, ctx.crosswalks) for t in rule.transforms]
     except (KeyError, TypeError) as exc:
         raise MappingError(str(exc.args[0] if exc.args else exc), field=name) from None
-    simple = rule.each is None and rule.from_ is not None and "." not in rule.from_ \
-        and "[" not in rule.from_
-    if simple:
-        src.emit(1, f"v = r.get({src.ref(rule.from_)}, M)")
-    else:
+    if not _emit_inline_source(src, rule):
         src.emit(1, f"v = {src.ref(_compile_source(name, rule, ctx))}(r)")
-    store = f"out[{src.ref(name)}] = v" if "." not in name else \
-        f"{src.ref(compile_setter(name))}(out, v)"
+    store = _store(src, name)
     src.emit(1, "if v is M or v is None:")
     _emit_missing(src, 2, name, rule, store)
     src.emit(1, "else:")
@@ -148,6 +145,63 @@ def _emit_rule(src: _Source, name: str, rule: FieldRule, ctx: MappingContext) ->
         src.emit(2, "else:")
         depth = 3
     src.emit(depth, store)
+
+
+def _is_key(path: str | None) -> bool:
+    return bool(path) and "." not in str(path) and "[" not in str(path)
+
+
+def _emit_inline_source(src: _Source, rule: FieldRule) -> bool:
+    """Straight-line reads for the common shapes: a key, ``key[*]``, a template or coalesce of
+    keys. Anything else goes through a compiled getter (``_compile_source``).
+    """
+    if rule.each is not None:
+        return False
+    if _is_key(rule.from_):
+        src.emit(1, f"v = r.get({src.ref(rule.from_)}, M)")
+        return True
+    if rule.from_ and rule.from_.endswith("[*]") and _is_key(rule.from_[:-3]):
+        src.emit(1, f"v = r.get({src.ref(rule.from_[:-3])}, M)")
+        src.emit(1, "v = list(v) if type(v) is list or type(v) is tuple else M")
+        return True
+    if rule.coalesce and all(_is_key(p) for p in rule.coalesce):
+        src.emit(1, "v = M")
+        for path in rule.coalesce:
+            src.emit(1, "if v is M or empty(v):")
+            src.emit(2, f"v = r.get({src.ref(path)}, M)")
+        src.emit(1, "if v is not M and empty(v):")
+        src.emit(2, "v = M")
+        return True
+    if rule.template is not None:
+        names = template_fields(rule.template)
+        if not all(_is_key(n.strip()) for n in names):
+            return False
+        pieces = _PLACEHOLDER.split(rule.template.replace("{{", "\0").replace("}}", "\1"))
+        literals = [p.replace("\0", "{").replace("\1", "}") for p in pieces[0::2]]
+        parts = [src.ref(literals[0])]
+        for index, key in enumerate(names):
+            src.emit(1, f"t{index} = r.get({src.ref(key.strip())})")
+            parts += [f"str(t{index})", src.ref(literals[index + 1])]
+        present = " and ".join(f"t{i} is not None" for i in range(len(names))) or "True"
+        src.emit(1, f"v = {' + '.join(parts)} if {present} else M")
+        return True
+    return False
+
+
+def _store(src: _Source, name: str) -> str:
+    """Code that puts ``v`` at ``name``, creating nested objects inline."""
+    if "." not in name:
+        return f"out[{src.ref(name)}] = v"
+    keys = name.split(".")
+    code, node = [], "out"
+    for depth, key in enumerate(keys[:-1]):
+        ref = src.ref(key)
+        child = f"n{depth}"
+        code.append(f"{child} = {node}.get({ref})")
+        code.append(f"if type({child}) is not dict: {child} = {node}[{ref}] = {{}}")
+        node = child
+    code.append(f"{node}[{src.ref(keys[-1])}] = v")
+    return "\n".join(code)
 
 
 def _emit_missing(src: _Source, depth: int, name: str, rule: FieldRule, store: str) -> None:
