@@ -152,8 +152,10 @@ def _is_key(path: str | None) -> bool:
 
 
 def _emit_inline_source(src: _Source, rule: FieldRule) -> bool:
-    """Straight-line reads for the common shapes: a key, ``key[*]``, a template or coalesce of
-    keys. Anything else goes through a compiled getter (``_compile_source``).
+    """Straight-line reads for the common shapes of a rule's source.
+
+    A key, ``key[*]``, a template or a coalesce of keys; anything else goes through a compiled
+    getter (``_compile_source``).
     """
     if rule.each is not None:
         return False
