@@ -22,7 +22,7 @@ from connectors.base import Page, Raw
 from connectors.http.auth import HeaderToken
 from connectors.http.client import HttpCaller
 from connectors.http.retry import RetryPolicy
-from connectors.http.settings import ConnectionSettings, make_caller
+from connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
 
 __all__ = ["RECORD_FIELDS", "DigitalChalkSettings", "DigitalChalkSource"]
@@ -53,30 +53,23 @@ class DigitalChalkSettings(ConnectionSettings):
     offering_category_id: str | None = None
 
 
-class DigitalChalkSource:
+def _caller(settings: DigitalChalkSettings, system: str, retry: RetryPolicy | None,
+            ) -> HttpCaller:
+    if settings.token is None:
+        raise ConfigError("OFFERING_SYNC_DIGITALCHALK_TOKEN is not set: copy the API token "
+                          "from DigitalChalk (My Account → API) into it")
+    return make_caller(settings, system, HeaderToken(settings.token), retry)
+
+
+class DigitalChalkSource(HttpConnector[DigitalChalkSettings]):
     """Streams DigitalChalk offerings page by page."""
 
     system = "digitalchalk"
     id_field = "id"
     supports_modified_since = False
+    settings_class = DigitalChalkSettings
+    caller_factory = staticmethod(_caller)
 
-    def __init__(self, http: HttpCaller, settings: DigitalChalkSettings) -> None:
-        self.http, self.settings = http, settings
-
-    @classmethod
-    def from_settings(cls, settings: DigitalChalkSettings | None = None,
-                      *, retry: RetryPolicy | None = None) -> DigitalChalkSource:
-        """Build from the environment; a missing token is a ``ConfigError``."""
-        settings = settings or DigitalChalkSettings()
-        if settings.token is None:
-            raise ConfigError("OFFERING_SYNC_DIGITALCHALK_TOKEN is not set: copy the API token "
-                              "from DigitalChalk (My Account → API) into it")
-        return cls(make_caller(settings, cls.system, HeaderToken(settings.token), retry),
-                   settings)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.client.close()
 
     def pages(self, *, since: datetime | None = None, until: datetime | None = None,
               resume: str | None = None) -> Iterator[Page]:

@@ -23,7 +23,7 @@ from connectors.http.auth import HeaderToken, OAuth2ClientCredentials
 from connectors.http.client import HttpCaller
 from connectors.http.per_record import load_each
 from connectors.http.retry import RetryPolicy
-from connectors.http.settings import ConnectionSettings, make_caller
+from connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, ConnectorError, Rejected
 
 __all__ = ["RECORD_FIELDS", "PAYLOAD_FIELDS", "RhythmSettings", "RhythmSource", "RhythmTarget",
@@ -83,27 +83,19 @@ def _caller(settings: RhythmSettings, system: str, retry: RetryPolicy | None) ->
     return make_caller(settings, system, auth, retry)
 
 
-class RhythmSource:
+class RhythmSource(HttpConnector[RhythmSettings]):
     """Streams a tenant's course offerings; incremental through search on last-modified."""
 
     system = "rhythm"
     id_field = "id"
     supports_modified_since = True
+    settings_class = RhythmSettings
+    caller_factory = staticmethod(_caller)
 
     def __init__(self, http: HttpCaller, settings: RhythmSettings) -> None:
-        self.http, self.settings = http, settings
+        super().__init__(http, settings)
         self.fields = ",".join(sorted(RECORD_FIELDS))
 
-    @classmethod
-    def from_settings(cls, settings: RhythmSettings | None = None,
-                      *, retry: RetryPolicy | None = None) -> RhythmSource:
-        """Build from the environment."""
-        settings = settings or RhythmSettings()
-        return cls(_caller(settings, cls.system, retry), settings)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.client.close()
 
     def pages(self, *, since: datetime | None = None, until: datetime | None = None,
               resume: str | None = None) -> Iterator[Page]:
@@ -134,28 +126,20 @@ class RhythmSource:
             start = str(last)
 
 
-class RhythmTarget:
+class RhythmTarget(HttpConnector[RhythmSettings]):
     """Creates and updates offerings one call per record, at most ``concurrency`` at once."""
 
     system = "rhythm"
     max_batch = 100
+    settings_class = RhythmSettings
+    caller_factory = staticmethod(_caller)
 
     def __init__(self, http: HttpCaller, settings: RhythmSettings) -> None:
-        self.http, self.settings = http, settings
+        super().__init__(http, settings)
         self.path = f"courseOfferings/{settings.tenant_id}"
         self._by_external: dict[str, str] | None = None
         self._index_lock = threading.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: RhythmSettings | None = None,
-                      *, retry: RetryPolicy | None = None) -> RhythmTarget:
-        """Build from the environment."""
-        settings = settings or RhythmSettings()
-        return cls(_caller(settings, cls.system, retry), settings)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.client.close()
 
     def upsert(self, batch: Sequence[Raw], *, overwrite: bool,
                target_ids: Sequence[str | None] | None = None) -> list[LoadResult]:

@@ -24,7 +24,7 @@ from connectors.base import Conflict, LoadResult, Page, Raw
 from connectors.http.auth import HeaderToken, OAuth2ClientCredentials
 from connectors.http.client import HttpCaller
 from connectors.http.retry import RetryPolicy
-from connectors.http.settings import ConnectionSettings, make_caller
+from connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, ConnectorError, QuotaExhausted, Rejected
 
 __all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SalesforceSettings", "SalesforceSource",
@@ -77,27 +77,25 @@ def mapping_settings(settings: SalesforceSettings | None = None) -> dict[str, An
     return {"salesforce.external_id_field": settings.external_id_field}
 
 
-class SalesforceTarget:
+def _caller(settings: SalesforceSettings, system: str, retry: RetryPolicy | None) -> HttpCaller:
+    caller = make_caller(settings, system, _auth(settings), retry)
+    caller.classify = _classify
+    return caller
+
+
+class SalesforceTarget(HttpConnector[SalesforceSettings]):
     """Bulk-posts course offerings; one ``LoadResult`` per input, in input order."""
 
     system = "salesforce"
+    settings_class = SalesforceSettings
+    caller_factory = staticmethod(_caller)
 
     def __init__(self, http: HttpCaller, settings: SalesforceSettings) -> None:
-        self.http, self.settings = http, settings
+        super().__init__(http, settings)
         self.max_batch = settings.batch_size
         self.api_usage: tuple[int, int] | None = None
         http.classify = _classify
 
-    @classmethod
-    def from_settings(cls, settings: SalesforceSettings | None = None,
-                      *, retry: RetryPolicy | None = None) -> SalesforceTarget:
-        """Build from the environment; missing credentials are a ``ConfigError``."""
-        settings = settings or SalesforceSettings()
-        return cls(make_caller(settings, cls.system, _auth(settings), retry), settings)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.client.close()
 
     def upsert(self, batch: Sequence[Raw], *, overwrite: bool,
                target_ids: Sequence[str | None] | None = None) -> list[LoadResult]:
@@ -143,7 +141,7 @@ class SalesforceTarget:
                     "runs out", system=self.system)
 
 
-class SalesforceSource:
+class SalesforceSource(HttpConnector[SalesforceSettings]):
     """Reads CourseOffering through the REST query API, following ``nextRecordsUrl``.
 
     Incremental by ``SystemModstamp`` (ordered by it, then Id); the watermark is the newest
@@ -153,21 +151,13 @@ class SalesforceSource:
     system = "salesforce"
     id_field = "Id"
     supports_modified_since = True
+    settings_class = SalesforceSettings
+    caller_factory = staticmethod(_caller)
 
     def __init__(self, http: HttpCaller, settings: SalesforceSettings) -> None:
-        self.http, self.settings = http, settings
+        super().__init__(http, settings)
         http.classify = _classify
 
-    @classmethod
-    def from_settings(cls, settings: SalesforceSettings | None = None,
-                      *, retry: RetryPolicy | None = None) -> SalesforceSource:
-        """Build from the environment; missing credentials are a ``ConfigError``."""
-        settings = settings or SalesforceSettings()
-        return cls(make_caller(settings, cls.system, _auth(settings), retry), settings)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.client.close()
 
     def soql(self, since: datetime | None, until: datetime | None) -> str:
         """The query for one window of ``SystemModstamp``."""

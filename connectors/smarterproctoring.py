@@ -24,7 +24,7 @@ from connectors.http.auth import HeaderToken
 from connectors.http.client import HttpCaller
 from connectors.http.per_record import load_each
 from connectors.http.retry import RetryPolicy
-from connectors.http.settings import ConnectionSettings, make_caller
+from connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
 
 __all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SmarterProctoringSettings",
@@ -68,27 +68,19 @@ def _caller(settings: SmarterProctoringSettings, system: str,
                        retry)
 
 
-class SmarterProctoringSource:
+class SmarterProctoringSource(HttpConnector[SmarterProctoringSettings]):
     """Streams the install's offerings (no modified filter: full scans, diffed by hash)."""
 
     system = "smarterproctoring"
     id_field = "sid"
     supports_modified_since = False
+    settings_class = SmarterProctoringSettings
+    caller_factory = staticmethod(_caller)
 
     def __init__(self, http: HttpCaller, settings: SmarterProctoringSettings) -> None:
-        self.http, self.settings = http, settings
+        super().__init__(http, settings)
         self.path = f"v1/installs/{settings.install_sid}/courseOfferings"
 
-    @classmethod
-    def from_settings(cls, settings: SmarterProctoringSettings | None = None,
-                      *, retry: RetryPolicy | None = None) -> SmarterProctoringSource:
-        """Build from the environment."""
-        settings = settings or SmarterProctoringSettings()
-        return cls(_caller(settings, cls.system, retry), settings)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.client.close()
 
     def pages(self, *, since: datetime | None = None, until: datetime | None = None,
               resume: str | None = None) -> Iterator[Page]:
@@ -111,28 +103,20 @@ class SmarterProctoringSource:
             offset += len(items)
 
 
-class SmarterProctoringTarget:
+class SmarterProctoringTarget(HttpConnector[SmarterProctoringSettings]):
     """POST to create, PUT to replace; one call per record with bounded concurrency."""
 
     system = "smarterproctoring"
     max_batch = 100
+    settings_class = SmarterProctoringSettings
+    caller_factory = staticmethod(_caller)
 
     def __init__(self, http: HttpCaller, settings: SmarterProctoringSettings) -> None:
-        self.http, self.settings = http, settings
+        super().__init__(http, settings)
         self.path = f"v1/installs/{settings.install_sid}/courseOfferings"
         self._by_title: dict[str, str] | None = None
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: SmarterProctoringSettings | None = None,
-                      *, retry: RetryPolicy | None = None) -> SmarterProctoringTarget:
-        """Build from the environment."""
-        settings = settings or SmarterProctoringSettings()
-        return cls(_caller(settings, cls.system, retry), settings)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.client.close()
 
     def upsert(self, batch: Sequence[Raw], *, overwrite: bool,
                target_ids: Sequence[str | None] | None = None) -> list[LoadResult]:

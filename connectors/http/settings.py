@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
 import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings
@@ -9,7 +11,7 @@ from pydantic_settings import BaseSettings
 from connectors.http.client import HttpCaller, build_client
 from connectors.http.retry import RateLimiter, RetryBudget, RetryPolicy
 
-__all__ = ["ConnectionSettings", "make_caller"]
+__all__ = ["ConnectionSettings", "HttpConnector", "make_caller"]
 
 
 class ConnectionSettings(BaseSettings):
@@ -33,3 +35,39 @@ def make_caller(settings: ConnectionSettings, system: str, auth: httpx.Auth | No
                                   budget=RetryBudget(total=settings.retry_budget))
     return HttpCaller(client, system, retry=policy,
                       limiter=RateLimiter(settings.rate_limit, settings.rate_burst))
+
+
+S = TypeVar("S", bound=ConnectionSettings)
+
+
+class HttpConnector(Generic[S]):
+    """What every connector shares: one ``HttpCaller``, its settings, building and closing.
+
+    A subclass names its ``settings_class`` and the ``caller_factory`` that checks credentials
+    and builds the caller; it adds only what its vendor needs.
+    """
+
+    system: str
+    settings_class: ClassVar[type[Any]]
+
+    @staticmethod
+    def caller_factory(settings: Any, system: str, retry: RetryPolicy | None) -> HttpCaller:
+        """Check the credentials in ``settings`` and build the caller (each system's own)."""
+        raise NotImplementedError
+
+    def __init__(self, http: HttpCaller, settings: S) -> None:
+        self.http, self.settings = http, settings
+
+    @classmethod
+    def from_settings(cls, settings: S | None = None, *,
+                      retry: RetryPolicy | None = None) -> Self:
+        """Build from the environment, or from the given settings.
+
+        A missing credential is a ``ConfigError`` naming the setting.
+        """
+        chosen = settings if settings is not None else cls.settings_class()
+        return cls(cls.caller_factory(chosen, cls.system, retry), chosen)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.http.client.close()
