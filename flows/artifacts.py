@@ -20,7 +20,9 @@ def publish_summary(summary: RunSummary) -> None:
     """Table of counts, and, when records failed, a table of their dead letters."""
     row: dict[str, Any] = {"run_id": summary.run_id, "status": summary.status,
                            **summary.counts.as_dict(), "batches": summary.batches,
-                           "seconds": round(summary.seconds, 2), "dry_run": summary.dry_run}
+                           "seconds": round(summary.seconds, 2), "dry_run": summary.dry_run,
+                           "warning": (f"{summary.counts.failed} records not synced: see the "
+                                       "dead-letters artifact") if summary.counts.failed else ""}
     create_table_artifact(table=[row], key=_key(summary.pipeline, "run-summary"),
                           description=f"{summary.pipeline}: what this run did")
     if summary.dead_letters:

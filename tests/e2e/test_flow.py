@@ -67,6 +67,7 @@ def test_the_flow_syncs_publishes_artifacts_and_runs_one_task_per_batch(prefect_
     by_key = {a.key: a for a in artifacts if a.flow_run_id == flow_run.id}
     summary = by_key["digitalchalk-salesforce-run-summary"].data
     assert '"created": 129' in summary.replace("'", '"') or "129" in summary
+    assert "1 records not synced" in summary
     dead = by_key["digitalchalk-salesforce-dead-letters"].data
     assert "currency" in dead and "DOLLARS" in dead
     with get_client(sync_client=True) as client:
