@@ -155,7 +155,9 @@ def create_app(catalog: Catalog | None = None, *, token: str = DEFAULT_TOKEN,
     app.state.requests = 0
     faults = faults or Faults()
     app.state.catalog.malformed_rate = faults.malformed_rate
-    injector = install_faults(app, faults, lambda status, msg: {"errors": [msg]})
+    injector = install_faults(
+        app, faults, lambda status, msg: {"errors": [msg]},
+        on_change=lambda new: setattr(app.state.catalog, "malformed_rate", new.malformed_rate))
     app.state.faults = injector
 
     def authorized(request: Request) -> JSONResponse | None:
@@ -213,26 +215,10 @@ def create_app(catalog: Catalog | None = None, *, token: str = DEFAULT_TOKEN,
                                       status_code=405)
 
     _admin_routes(app, injector)
-    app.add_exception_handler(404, _not_found)
-    app.add_exception_handler(405, _not_allowed)
     return app
 
 
-async def _not_found(_request: Request, _exc: Exception) -> JSONResponse:
-    return JSONResponse({"errors": ["Resource not found"]}, status_code=404)
-
-
-async def _not_allowed(_request: Request, _exc: Exception) -> JSONResponse:
-    return JSONResponse({"errors": ["Method not allowed"]}, status_code=405)
-
-
 def _admin_routes(app: FastAPI, injector: FaultInjector) -> None:
-    @app.put("/_emulator/faults")
-    def set_faults(faults: Faults) -> dict[str, Any]:
-        injector.configure(faults)
-        app.state.catalog.malformed_rate = faults.malformed_rate
-        return faults.model_dump()
-
     @app.get("/_emulator/stats")
     def stats() -> dict[str, Any]:
         return {"requests": app.state.requests, "offerings": app.state.catalog.total(),

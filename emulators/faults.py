@@ -14,6 +14,8 @@ import random
 import threading
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 __all__ = ["FaultInjector", "Faults", "install_faults"]
@@ -132,8 +134,28 @@ class _FaultMiddleware:
         await self.injector(scope, receive, send)
 
 
-def install_faults(app: Any, faults: Faults, error_body: Any) -> FaultInjector:
-    """Add fault injection to a FastAPI app and return the switchboard."""
+def install_faults(app: FastAPI, faults: Faults, error_body: Any,
+                   on_change: Any = None) -> FaultInjector:
+    """Add fault injection to a FastAPI app and return the switchboard.
+
+    Also adds its ``PUT /_emulator/faults`` switch and 404/405 answers in the vendor's error
+    format, which every emulator needs alike.
+    """
     injector = FaultInjector(None, faults, error_body)
     app.add_middleware(_FaultMiddleware, injector=injector)
+
+    @app.put(ADMIN_PREFIX + "/faults")
+    def set_faults(new: Faults) -> dict[str, Any]:
+        injector.configure(new)
+        if on_change is not None:
+            on_change(new)
+        return new.model_dump()
+
+    def vendor_error(status: int, message: str) -> Any:
+        async def handler(_request: Any, _exc: Exception) -> JSONResponse:
+            return JSONResponse(error_body(status, message), status_code=status)
+        return handler
+
+    app.add_exception_handler(404, vendor_error(404, "Not Found"))
+    app.add_exception_handler(405, vendor_error(405, "Method Not Allowed"))
     return injector

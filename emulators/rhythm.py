@@ -217,18 +217,7 @@ def create_app(tenant: Tenant | None = None, *, client_id: str = DEMO_CLIENT_ID,
         return {"offerings": len(state.tenant.records), "writes": state.writes,
                 "tokens_issued": state.tokens_issued, "injected": state.faults.injected}
 
-    @app.put("/_emulator/faults")
-    def set_faults(new: Faults) -> dict[str, Any]:
-        state.faults.configure(new)
-        return new.model_dump()
-
-    app.add_exception_handler(404, lambda r, e: _as_async(_error(404, "Not Found")))
-    app.add_exception_handler(405, lambda r, e: _as_async(_error(405, "Method Not Allowed")))
     return app
-
-
-async def _as_async(response: JSONResponse) -> JSONResponse:
-    return response
 
 
 async def _json(request: Request) -> Any:

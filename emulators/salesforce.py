@@ -45,6 +45,7 @@ _SCHEDULE_KEYS = {
     "endTime", "location", "recurrencePattern", "type",
 }
 SCHEDULE_TYPES = {"Class", "Lab", "Lecture", "Exam", "Seminar", "Tutorial"}
+_ERROR_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 429: "REQUEST_LIMIT_EXCEEDED"}
 
 
 class Org:
@@ -85,8 +86,7 @@ def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
                       "daily_limit": daily_limit, "token_ttl_calls": token_ttl_calls,
                       "post_seconds": post_seconds}
     injector = install_faults(app, faults or Faults(), lambda status, msg: [
-        {"errorCode": "SERVER_UNAVAILABLE" if status >= 500 else "REQUEST_LIMIT_EXCEEDED",
-         "message": msg}])
+        {"errorCode": _ERROR_CODES.get(status, "SERVER_UNAVAILABLE"), "message": msg}])
     state.faults = injector
 
     @app.post("/services/oauth2/token")
@@ -163,8 +163,6 @@ def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
         return _query_page(state, version, cursor, int(locator.rsplit("-", 1)[1]))
 
     _admin_routes(app)
-    app.add_exception_handler(404, _not_found)
-    app.add_exception_handler(405, _not_allowed)
     return app
 
 
@@ -390,21 +388,8 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse([{"errorCode": code, "message": message}], status_code=status)
 
 
-async def _not_found(_request: Request, _exc: Exception) -> JSONResponse:
-    return _error(404, "NOT_FOUND", "The requested resource does not exist")
-
-
-async def _not_allowed(_request: Request, _exc: Exception) -> JSONResponse:
-    return _error(405, "METHOD_NOT_ALLOWED", "HTTP Method not allowed for this resource")
-
-
 def _admin_routes(app: FastAPI) -> None:
     state = app.state
-
-    @app.put("/_emulator/faults")
-    def set_faults(faults: Faults) -> dict[str, Any]:
-        state.faults.configure(faults)
-        return faults.model_dump()
 
     @app.put("/_emulator/settings")
     def set_settings(changes: dict[str, Any]) -> dict[str, Any]:

@@ -169,18 +169,7 @@ def create_app(install: Install | None = None, *, token: str = DEMO_TOKEN,
             gone = state.install.offerings.pop(offering_sid, None)
         return JSONResponse(gone) if gone else _boom(404, "Course offering not found")
 
-    @app.put("/_emulator/faults")
-    def set_faults(new: Faults) -> dict[str, Any]:
-        state.faults.configure(new)
-        return new.model_dump()
-
-    app.add_exception_handler(404, lambda r, e: _now(_boom(404, "Not Found")))
-    app.add_exception_handler(405, lambda r, e: _now(_boom(405, "Method Not Allowed")))
     return app
-
-
-async def _now(response: JSONResponse) -> JSONResponse:
-    return response
 
 
 async def _body(request: Request) -> tuple[dict[str, Any], str | None]:
