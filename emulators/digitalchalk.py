@@ -350,7 +350,3 @@ def _link(request: Request, offset: int, limit: int) -> str:
     params.update(offset=str(offset), limit=str(limit))
     return str(request.url.replace_query_params(**params))
 
-
-def dumps(record: dict[str, Any]) -> str:
-    """JSON as the vendor writes it (used by fixtures)."""
-    return json.dumps(record, ensure_ascii=False)

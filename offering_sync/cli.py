@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -82,8 +83,8 @@ def sync(
     settings = CoreSettings()
     pipeline = build_pipeline(source, target, settings)
     store = _store(settings)
-    options = SyncOptions(**{**options.__dict__, "lock_ttl_seconds": settings.lock_ttl_seconds,
-                             "max_failure_ratio": settings.max_failure_ratio})
+    options = replace(options, lock_ttl_seconds=settings.lock_ttl_seconds,
+                      max_failure_ratio=settings.max_failure_ratio)
     try:
         summary = _with_progress(lambda cb: sync_pipeline(pipeline, store, options, progress=cb),
                                  quiet=as_json)

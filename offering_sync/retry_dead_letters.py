@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from offering_sync.engine import Pipeline, RunSummary, SyncOptions, sync_pipeline
 from offering_sync.records import Page, Raw
@@ -33,7 +34,7 @@ def retry_dead_letters(store: StateStore, build: Callable[[str, str], Pipeline],
         source, _, target = name.partition("->")
         built = build(source, target)
         try:
-            opts = SyncOptions(**{**(options or SyncOptions()).__dict__, "mode": "retry"})
+            opts = replace(options or SyncOptions(), mode="retry")
             summaries.append(sync_pipeline(built, store, opts, records=[Page(records)]))
         finally:
             built.source.close()

@@ -24,6 +24,7 @@ from alembic.config import Config
 from sqlalchemy import (
     Connection,
     Engine,
+    RowMapping,
     create_engine,
     delete,
     event,
@@ -154,12 +155,6 @@ class StateStore:
                 status="running", **dict.fromkeys(_COUNTS, 0)))
         return run_id
 
-    def update_run_counts(self, run_id: str, counts: Mapping[str, int]) -> None:
-        """Store the running totals (progress survives a crash)."""
-        with self._tx() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id)
-                         .values(**{k: counts[k] for k in _COUNTS}))
-
     def finish_run(self, run_id: str, status: str, counts: Mapping[str, int],
                    message: str | None = None) -> None:
         """Close a run with its outcome and totals."""
@@ -175,21 +170,13 @@ class StateStore:
             query = query.where(runs.c.pipeline == pipeline)
         with self._tx() as conn:
             rows = conn.execute(query).mappings().all()
-        return [RunRecord(id=r["id"], pipeline=r["pipeline"], source=r["source"],
-                          target=r["target"], mode=r["mode"], status=r["status"],
-                          started_at=_aware(r["started_at"]) or _now(),
-                          finished_at=_aware(r["finished_at"]),
-                          counts={k: r[k] for k in _COUNTS}, message=r["message"])
-                for r in rows]
+        return [_run_record(r) for r in rows]
 
     def run(self, run_id: str) -> RunRecord | None:
         """One run by id."""
         with self._tx() as conn:
-            row = conn.execute(select(runs.c.pipeline).where(runs.c.id == run_id)).first()
-        if row is None:
-            return None
-        return next((r for r in self.runs(pipeline=row[0], limit=10_000) if r.id == run_id),
-                    None)
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        return None if row is None else _run_record(row)
 
     # -- cursors --------------------------------------------------------------------------------
 
@@ -236,13 +223,6 @@ class StateStore:
                 conn.execute(delete(links).where(
                     links.c.source_system == source, links.c.target_system == target,
                     links.c.source_id.in_(list(source_ids[start:start + 500]))))
-
-    def link_count(self, source: str, target: str) -> int:
-        """How many source records have a link to the target."""
-        with self._tx() as conn:
-            rows = conn.execute(select(links.c.source_id).where(
-                links.c.source_system == source, links.c.target_system == target))
-            return len(rows.all())
 
     def record_batch(self, *, run_id: str, pipeline: str, source: str, target: str,
                      loaded: Sequence[Link], failed: Sequence[Mapping[str, Any]],
@@ -380,6 +360,14 @@ class StateStore:
         with self._tx() as conn:
             conn.execute(delete(locks).where(locks.c.pipeline == pipeline,
                                              locks.c.run_id == run_id))
+
+
+def _run_record(r: RowMapping) -> RunRecord:
+    return RunRecord(id=r["id"], pipeline=r["pipeline"], source=r["source"], target=r["target"],
+                     mode=r["mode"], status=r["status"],
+                     started_at=_aware(r["started_at"]) or _now(),
+                     finished_at=_aware(r["finished_at"]), counts={k: r[k] for k in _COUNTS},
+                     message=r["message"])
 
 
 @contextmanager
