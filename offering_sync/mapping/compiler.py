@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from offering_sync.errors import InvalidRecord, MappingError
 from offering_sync.mapping.loader import LoadedMapping
 from offering_sync.mapping.paths import MISSING, Getter, compile_getter
@@ -104,8 +106,8 @@ class _Source:
 
 
 def _todict(record: Any) -> dict[str, Any]:
-    """Objects (the canonical side's models) are read through their attributes."""
-    return getattr(record, "__dict__", None) or {}
+    """Models (the canonical side) are read through their fields; anything else has none."""
+    return dict(record.__dict__) if isinstance(record, BaseModel) else {}
 
 
 def _fresh(value: Any) -> Any:

@@ -1,7 +1,9 @@
 """Dotted paths (``a.b``, ``a[0]``, ``a[*].b``) parsed once into fast getters and setters.
 
 A getter returns ``MISSING`` when any step is absent, so "omitted by the vendor" and "null"
-stay distinct. At most one ``[*]`` per path: it yields a list.
+stay distinct. At most one ``[*]`` per path: it yields a list. Paths reach data, never Python
+internals: a key may not start with ``_`` when read, and objects are read only through their
+declared model fields, so a mapping file cannot walk from a record to ``__globals__``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any, Final
+
+from pydantic import BaseModel
 
 __all__ = ["MISSING", "Getter", "PathError", "compile_getter", "compile_setter", "parse_path"]
 
@@ -34,8 +38,12 @@ class PathError(ValueError):
     """A path string is not of the accepted form."""
 
 
-def parse_path(path: str) -> list[str | int]:
-    """Split a path into keys (str), indexes (int) and ``"*"`` wildcards."""
+def parse_path(path: str, *, reading: bool = True) -> list[str | int]:
+    """Split a path into keys (str), indexes (int) and ``"*"`` wildcards.
+
+    A path that is read (``reading``) may not name a key starting with ``_``: such names are
+    Python internals (``__init__``, ``__globals__``) or private, never a vendor's data.
+    """
     if not path or path.startswith(".") or path.endswith(".") or ".." in path:
         raise PathError(f"bad path {path!r}")
     steps: list[str | int] = []
@@ -46,6 +54,9 @@ def parse_path(path: str) -> list[str | int]:
         pos = match.end()
         key, index, _dot = match.groups()
         if key is not None:
+            if reading and key.startswith("_"):
+                raise PathError(f"bad path {path!r}: {key!r} starts with '_'; paths read "
+                                "record fields, never private or internal names")
             steps.append(key)
         elif index is not None:
             steps.append(_STAR if index == "*" else int(index))
@@ -60,9 +71,9 @@ def _step(value: Any, step: str | int) -> Any:
     if isinstance(step, str):
         if isinstance(value, dict):
             return value.get(step, MISSING)
-        if isinstance(value, list | tuple | str | int | float):
-            return MISSING
-        return getattr(value, step, MISSING)  # models: the canonical side passes objects
+        if isinstance(value, BaseModel) and step in type(value).model_fields:
+            return getattr(value, step)  # the canonical side passes pydantic models
+        return MISSING
     if isinstance(value, list | tuple) and -len(value) <= step < len(value):
         return value[step]
     return MISSING
@@ -111,7 +122,7 @@ def compile_getter(path: str) -> Getter:
 
 def compile_setter(path: str) -> Callable[[dict[str, Any], Any], None]:
     """Return ``f(target, value)`` that writes into nested dicts, creating them as needed."""
-    steps = parse_path(path)
+    steps = parse_path(path, reading=False)
     if not all(isinstance(s, str) and s != _STAR for s in steps):
         raise PathError(f"target path {path!r} may only use keys, not indexes")
     keys = tuple(str(s) for s in steps)

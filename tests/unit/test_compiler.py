@@ -37,8 +37,29 @@ def test_templates_fill_placeholders_only_and_keep_literal_braces():
 
 
 def test_templates_cannot_reach_attributes():
-    fn = compiled("  k: {template: '{id.__class__}'}\n")
-    assert fn({"id": 5}) == {}
+    with pytest.raises(MappingError, match=r"field 'k': bad path 'id.__class__'"):
+        compiled("  k: {template: '{id.__class__}'}\n")
+
+
+@pytest.mark.parametrize("rule", [
+    "{template: '{address.__init__.__globals__.sys.modules.os.environ}'}",
+    "{from: address.__init__.__globals__}",
+    "{coalesce: [title, address._private]}",
+])
+def test_a_mapping_cannot_walk_from_the_offering_to_python_internals(rule):
+    with pytest.raises(MappingError, match="starts with '_'"):
+        compiled(f"  description: {rule}\n", to="salesforce")
+
+
+def test_objects_are_read_through_model_fields_only():
+    from offering_sync.mapping.paths import MISSING, compile_getter
+    from offering_sync.model import Address
+
+    class Plain:
+        secret = "s3cret"
+
+    assert compile_getter("a.secret")({"a": Plain()}) is MISSING
+    assert compile_getter("a.city")({"a": Address(city="Columbia")}) == "Columbia"
 
 
 def test_coalesce_takes_the_first_present_value():
@@ -67,7 +88,7 @@ def test_settings_and_crosswalks_are_resolved_at_compile_time():
 
 
 def test_digitalchalk_doc_example_maps_to_exact_canonical_values():
-    from offering_sync.compose import _compiled
+    from offering_sync.app.compose import _compiled
     from offering_sync.model import validate_offering
     from offering_sync.settings import CoreSettings
     from tests.conftest import fixture_json

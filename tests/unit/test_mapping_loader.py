@@ -57,7 +57,7 @@ def test_one_side_must_be_canonical():
 
 
 def test_the_shipped_mapping_files_are_valid():
-    from offering_sync.compose import check_mappings
+    from offering_sync.app.compose import check_mappings
     from offering_sync.settings import CoreSettings
 
     results = check_mappings(CoreSettings())
@@ -68,3 +68,30 @@ def test_the_shipped_mapping_files_are_valid():
 def test_a_missing_file_is_a_mapping_error(tmp_path: Path):
     with pytest.raises(MappingError, match="cannot read"):
         load_mapping(tmp_path / "nope.yaml")
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_is_built():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join(f'*a{i - 1}' for _ in range(10))}]" for i in range(1, 9)]
+    bomb = "\n".join(lines) + "\n" + HEAD + "  title: {from: title}\n"
+    with pytest.raises(MappingError, match="expands to more than 100,000 values"):
+        load_mapping_text(bomb, file="bomb.yaml")
+
+
+def test_a_huge_mapping_file_is_refused(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text(HEAD + "  title: {from: title}\n" + "#" * 1_100_000)
+    with pytest.raises(MappingError, match="big.yaml: is larger than 1,000,000 bytes"):
+        load_mapping(path)
+
+
+def test_a_few_anchors_and_aliases_are_still_fine():
+    loaded = load("  title: &t {from: title}\n  description: *t\n")
+    assert loaded.spec.fields["description"].from_ == "title"
+
+
+def test_an_undocumented_source_field_is_a_warning_when_sources_are_open():
+    loaded = load("  title: {from: departmentCode}\n", known_sources={"title"},
+                  open_sources=True)
+    assert loaded.spec.fields["title"].from_ == "departmentCode"
+    assert loaded.warnings and "departmentCode" in loaded.warnings[0]
