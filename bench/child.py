@@ -11,8 +11,8 @@ def run(flow: bool = False) -> dict[str, Any]:
     if flow:
         from prefect import flow as prefect_flow
 
-        import flows  # noqa: F401 - Prefect defaults before Prefect loads
-        from flows.sync import sync_offerings
+        import offering_sync.flows  # noqa: F401 - Prefect defaults before Prefect loads
+        from offering_sync.flows.sync import sync_offerings
 
         @prefect_flow
         def warm_up() -> None:
@@ -22,7 +22,7 @@ def run(flow: bool = False) -> dict[str, Any]:
         started = time.perf_counter()
         summary = sync_offerings(source="digitalchalk", target="salesforce")
         return {**summary, "seconds": round(time.perf_counter() - started, 2)}
-    from offering_sync.compose import build_pipeline
+    from offering_sync.app.compose import build_pipeline
     from offering_sync.engine import sync_pipeline
     from offering_sync.state import StateStore
 

@@ -35,7 +35,7 @@ PAGE = 100
 
 @contextmanager
 def emulator(system: str, records: int = 0):
-    from emulators.server import free_port
+    from offering_sync.emulators.server import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "emulators", system, "--port", str(port),
@@ -56,7 +56,7 @@ def emulator(system: str, records: int = 0):
 
 
 def env_for(dc: str, sf: str, state: str) -> dict[str, str]:
-    from emulators.server import connection_env
+    from offering_sync.emulators.server import connection_env
 
     return {**connection_env("digitalchalk", dc), **connection_env("salesforce", sf),
             "OFFERING_SYNC_STATE_URL": state, "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": str(BATCH)}
@@ -74,8 +74,8 @@ def reset(sf: str) -> None:
 
 def bench_mapping(records: int) -> dict[str, Any]:
     from bench.handwritten import map_digitalchalk
-    from emulators.digitalchalk import Catalog
-    from offering_sync.compose import _compiled
+    from offering_sync.app.compose import _compiled
+    from offering_sync.emulators.digitalchalk import Catalog
     from offering_sync.settings import CoreSettings
 
     data = list(Catalog(records, seed=3))
@@ -101,7 +101,7 @@ def bench_mapping(records: int) -> dict[str, Any]:
 
 def precomputed_payloads(dc: str, records: int) -> list[dict[str, Any]]:
     """Every page mapped to Salesforce bodies, outside any timed region."""
-    from offering_sync.compose import _compiled
+    from offering_sync.app.compose import _compiled
     from offering_sync.model import validate_offering
     from offering_sync.settings import CoreSettings
 
@@ -118,7 +118,7 @@ def precomputed_payloads(dc: str, records: int) -> list[dict[str, Any]]:
 
 
 def sf_token(client: httpx.Client) -> str:
-    from emulators.salesforce import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+    from offering_sync.emulators.salesforce import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
     return client.post("services/oauth2/token", data={
         "grant_type": "client_credentials", "client_id": DEMO_CLIENT_ID,

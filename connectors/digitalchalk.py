@@ -18,14 +18,17 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from connectors.base import Page, Raw
-from connectors.http.auth import HeaderToken
-from connectors.http.client import HttpCaller
-from connectors.http.retry import RetryPolicy
-from connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors import MAPPINGS_DIR
+from offering_sync.connectors.base import Page, Raw
+from offering_sync.connectors.http.auth import HeaderToken
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.http.retry import RetryPolicy
+from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
+from offering_sync.plugin import ApiCall, SystemSpec
 
-__all__ = ["RECORD_FIELDS", "DigitalChalkSettings", "DigitalChalkSource"]
+__all__ = ["LIST_OFFERINGS", "RECORD_FIELDS", "SYSTEM", "DigitalChalkSettings",
+           "DigitalChalkSource"]
 
 RECORD_FIELDS = frozenset({
     "id", "title", "createdDate", "beginDate", "endDate", "registrationBeginDate",
@@ -35,7 +38,9 @@ RECORD_FIELDS = frozenset({
 })
 
 MAX_PAGE_SIZE = 100  # "The maximum valid limit value is 100" (limit-and-offset)
-OFFERINGS_PATH = "offerings"
+LIST_OFFERINGS = ApiCall(
+    "GET", "offerings", doc="rest-api-v5/offerings/get-offerings, limit-and-offset",
+    note="limit ≤ 100 and offset; filters createdDate, title, tag, offeringCategoryId")
 _OPEN_END = "9999-12-31T23:59:59Z"
 
 
@@ -82,7 +87,7 @@ class DigitalChalkSource(HttpConnector[DigitalChalkSettings]):
         offset = int(resume) if resume else 0
         params = self._filters(since, until)
         while True:
-            response = self.http.send("GET", OFFERINGS_PATH, idempotent=True,
+            response = self.http.send(LIST_OFFERINGS.method, LIST_OFFERINGS.path, idempotent=True,
                                       params={**params, "limit": limit, "offset": offset})
             body = self.http.json(response)
             records, bad, next_link = _read_page(body)
@@ -141,3 +146,10 @@ def _next_offset(link: str | None, body: Any, offset: int, limit: int, count: in
     if isinstance(body, list) and count >= limit:
         return offset + count  # bare array: a full page may have a successor
     return None
+
+
+SYSTEM = SystemSpec(
+    slug="digitalchalk", title="DigitalChalk (API v5)", settings_class=DigitalChalkSettings,
+    make_source=DigitalChalkSource.from_settings, mappings_dir=MAPPINGS_DIR,
+    record_fields=RECORD_FIELDS, api_calls=(LIST_OFFERINGS,), secrets=("token",),
+    note="source only: the v5 API has no endpoints that write offerings")

@@ -18,18 +18,31 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from connectors.base import LoadResult, Page, Raw
-from connectors.http.auth import HeaderToken, OAuth2ClientCredentials
-from connectors.http.client import HttpCaller
-from connectors.http.per_record import load_each
-from connectors.http.retry import RetryPolicy
-from connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors import MAPPINGS_DIR
+from offering_sync.connectors.base import LoadResult, Page, Raw
+from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.http.per_record import load_each
+from offering_sync.connectors.http.retry import RetryPolicy
+from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, ConnectorError, Rejected
+from offering_sync.plugin import ApiCall, SystemSpec
 
-__all__ = ["RECORD_FIELDS", "PAYLOAD_FIELDS", "RhythmSettings", "RhythmSource", "RhythmTarget",
-           "mapping_settings"]
+__all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "RhythmSettings", "RhythmSource",
+           "RhythmTarget", "mapping_settings"]
 
 AUDIENCE = "https://api.rhythmsoftware.com"
+TOKEN = ApiCall("POST", "{auth_url}", doc="tutorials/authentication",
+                note="Auth0 client credentials, audience api.rhythmsoftware.com")
+LIST = ApiCall("GET", "courseOfferings/{tenant}", doc="seed-apis.md §2.3", basis="reading",
+               note="fields, exclusiveStartKey")
+SEARCH = ApiCall("POST", "courseOfferings/{tenant}/search", doc="none", basis="reading",
+                 note="sys_last_modified_at criteria")
+CREATE = ApiCall("POST", "courseOfferings/{tenant}", doc="openapi Course-Offerings tag")
+GET = ApiCall("GET", "courseOfferings/{tenant}/{id}", doc="getcourseoffering (seed 001)",
+              note="fields, consistentRead")
+UPDATE = ApiCall("PUT", "courseOfferings/{tenant}/{id}", doc="seed-apis.md §2.3",
+                 basis="reading", note="full record with sys_version")
 RECORD_FIELDS = frozenset({
     "id", "name", "course_id", "course_type_id", "type", "description", "short_description",
     "start_date", "end_date", "timezone", "timezone_mode", "timezone_offset",
@@ -217,3 +230,11 @@ def _criteria(since: datetime | None, until: datetime | None) -> list[dict[str, 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
         f"{moment.microsecond // 1000:03d}Z"
+
+
+SYSTEM = SystemSpec(
+    slug="rhythm", title="Rhythm (Certifications API)", settings_class=RhythmSettings,
+    make_source=RhythmSource.from_settings, make_target=RhythmTarget.from_settings,
+    mapping_settings=mapping_settings, mappings_dir=MAPPINGS_DIR, record_fields=RECORD_FIELDS,
+    payload_fields=PAYLOAD_FIELDS, api_calls=(TOKEN, LIST, SEARCH, CREATE, GET, UPDATE),
+    secrets=("client_id", "client_secret", "token"))

@@ -20,15 +20,17 @@ import httpx
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from connectors.base import Conflict, LoadResult, Page, Raw
-from connectors.http.auth import HeaderToken, OAuth2ClientCredentials
-from connectors.http.client import HttpCaller
-from connectors.http.retry import RetryPolicy
-from connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors import MAPPINGS_DIR
+from offering_sync.connectors.base import Conflict, LoadResult, Page, Raw
+from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.http.retry import RetryPolicy
+from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, ConnectorError, QuotaExhausted, Rejected
+from offering_sync.plugin import ApiCall, SystemSpec
 
-__all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SalesforceSettings", "SalesforceSource",
-           "SalesforceTarget", "mapping_settings"]
+__all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "SalesforceSettings",
+           "SalesforceSource", "SalesforceTarget", "mapping_settings"]
 
 # CourseOffering sObject fields read by the source (Education Cloud object reference, v57.0+).
 RECORD_FIELDS = frozenset({
@@ -36,7 +38,9 @@ RECORD_FIELDS = frozenset({
     "EnrollmentCapacity", "WaitlistCapacity", "SectionNumber", "PrimaryFacultyId",
     "Description", "SystemModstamp", "CreatedDate",
 })
-QUERY_PATH = "services/data/v{version}/query"
+QUERY = ApiCall("GET", "services/data/v{version}/query",
+                doc="api_rest resources-query, resources-query-more-results",
+                note="q=SELECT … FROM CourseOffering, then nextRecordsUrl")
 
 PAYLOAD_FIELDS = frozenset("courseOffering." + key for key in (
     "academicSessionId", "courseOfferingName", "learningCourseId", "startDate",
@@ -47,8 +51,12 @@ PAYLOAD_FIELDS = frozenset("courseOffering." + key for key in (
 
 # No maximum is published for this resource; 200 is the sObject Collections limit.
 DEFAULT_BATCH = 200
-COURSE_OFFERING_PATH = "services/data/v{version}/connect/education/academic-operations/course-offering"
-TOKEN_PATH = "services/oauth2/token"  # noqa: S105 - a path, not a password
+COURSE_OFFERING_POST = ApiCall(
+    "POST", "services/data/v{version}/connect/education/academic-operations/course-offering",
+    doc="edu_cloud_dev_guide connect_resources_course_offering (seed 000)",
+    note="overwrite=false|true")
+TOKEN = ApiCall("POST", "services/oauth2/token",
+                doc="chatterapi quickstart_connecting", note="client credentials")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -111,7 +119,7 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
             return []
         self._check_quota()
         keys = [_external_id(item) for item in batch]
-        path = COURSE_OFFERING_PATH.format(version=self.settings.api_version)
+        path = COURSE_OFFERING_POST.url(version=self.settings.api_version)
         response = self.http.send("POST", path, idempotent=True, json=list(batch),
                                   params={"overwrite": "true" if overwrite else "false"},
                                   record=keys[0] if len(keys) == 1 else None)
@@ -181,7 +189,7 @@ class SalesforceSource(HttpConnector[SalesforceSettings]):
         if resume:
             url, params = resume.lstrip("/"), None
         else:
-            url = QUERY_PATH.format(version=self.settings.api_version)
+            url = QUERY.url(version=self.settings.api_version)
             params = {"q": self.soql(since, until)}
         while True:
             body = self.http.json(self.http.send("GET", url, idempotent=True, params=params))
@@ -202,7 +210,7 @@ def _auth(settings: SalesforceSettings) -> httpx.Auth:
     if settings.token is not None:
         return HeaderToken(settings.token)
     if settings.client_id and settings.client_secret is not None:
-        token_url = settings.base_url.rstrip("/") + "/" + TOKEN_PATH
+        token_url = settings.base_url.rstrip("/") + "/" + TOKEN.path
         return OAuth2ClientCredentials(token_url, settings.client_id, settings.client_secret)
     raise ConfigError("Salesforce credentials are missing: set OFFERING_SYNC_SALESFORCE_TOKEN, or "
                       "OFFERING_SYNC_SALESFORCE_CLIENT_ID and OFFERING_SYNC_SALESFORCE_CLIENT_SECRET")
@@ -274,3 +282,11 @@ def _read_detail(key: str, detail: Any, overwrite: bool) -> LoadResult:
         errors = [(None, f"Salesforce reported {outcome} without an error message")]
     return LoadResult(key, ok=False, target_id=target_id, errors=tuple(errors),
                       conflict=_conflict(errors, overwrite) if outcome == "FAILURE" else None)
+
+
+SYSTEM = SystemSpec(
+    slug="salesforce", title="Salesforce Education Cloud", settings_class=SalesforceSettings,
+    make_source=SalesforceSource.from_settings, make_target=SalesforceTarget.from_settings,
+    mapping_settings=mapping_settings, mappings_dir=MAPPINGS_DIR, record_fields=RECORD_FIELDS,
+    payload_fields=PAYLOAD_FIELDS, api_calls=(TOKEN, COURSE_OFFERING_POST, QUERY),
+    secrets=("client_id", "client_secret", "token"))

@@ -19,21 +19,28 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from connectors.base import LoadResult, Page, Raw
-from connectors.http.auth import HeaderToken
-from connectors.http.client import HttpCaller
-from connectors.http.per_record import load_each
-from connectors.http.retry import RetryPolicy
-from connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors import MAPPINGS_DIR
+from offering_sync.connectors.base import LoadResult, Page, Raw
+from offering_sync.connectors.http.auth import HeaderToken
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.http.per_record import load_each
+from offering_sync.connectors.http.retry import RetryPolicy
+from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
+from offering_sync.plugin import ApiCall, SystemSpec
 
-__all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SmarterProctoringSettings",
+__all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "SmarterProctoringSettings",
            "SmarterProctoringSource", "SmarterProctoringTarget"]
 
 RECORD_FIELDS = frozenset({"sid", "lastActivityDate", "title", "matchStrings", "startDate",
                            "endDate", "createdDate", "editDate"})
 PAYLOAD_FIELDS = frozenset({"title", "matchStrings", "startDate", "endDate"})
 INSTALL_SID = re.compile(r"^AI[a-f0-9]{32}$")
+LIST = ApiCall("GET", "v1/installs/{install}/courseOfferings", doc="openapi.json @ c04b69a",
+               note="offset, limit")
+CREATE = ApiCall("POST", "v1/installs/{install}/courseOfferings", doc="openapi.json @ c04b69a")
+UPDATE = ApiCall("PUT", "v1/installs/{install}/courseOfferings/{sid}",
+                 doc="update-course-offering (seed 002)", note="full replacement")
 KEY_FIELD = "_key"  # our external ID rides along in the payload and is stripped before sending
 
 
@@ -166,3 +173,11 @@ def _key(payload: Raw) -> str:
         raise Rejected(f"a payload has no {KEY_FIELD}; the mapping must set it",
                        system="smarterproctoring")
     return str(value)
+
+
+SYSTEM = SystemSpec(
+    slug="smarterproctoring", title="SmarterProctoring",
+    settings_class=SmarterProctoringSettings, make_source=SmarterProctoringSource.from_settings,
+    make_target=SmarterProctoringTarget.from_settings, mappings_dir=MAPPINGS_DIR,
+    record_fields=RECORD_FIELDS, payload_fields=PAYLOAD_FIELDS | {KEY_FIELD},
+    api_calls=(LIST, CREATE, UPDATE), secrets=("token",))

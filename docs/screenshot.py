@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     """Serve, sync, photograph the run and its summary and dead-letter artifacts."""
-    from emulators import digitalchalk, salesforce, server
+    from offering_sync.emulators import digitalchalk, salesforce, server
 
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "prefect-ui-sync-run.png")
     port = server.free_port()
@@ -45,7 +45,7 @@ def main() -> None:
                                "OFFERING_SYNC_STATE_URL": f"sqlite:///{home / 'state.db'}",
                                **server.connection_env("digitalchalk", dc.url),
                                **server.connection_env("salesforce", sf.url)})
-            from flows.sync import sync_offerings
+            from offering_sync.flows.sync import sync_offerings
 
             state = sync_offerings(source="digitalchalk", target="salesforce",
                                    return_state=True)

@@ -9,7 +9,7 @@ import argparse
 
 import uvicorn
 
-from emulators.server import EMULATORS
+from offering_sync.emulators.server import EMULATORS
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     kwargs: dict[str, object] = {}
     if args.system == "digitalchalk":
-        from emulators.digitalchalk import Catalog
+        from offering_sync.emulators.digitalchalk import Catalog
 
         kwargs["catalog"] = Catalog(args.records, seed=args.seed)
     if args.system == "salesforce":

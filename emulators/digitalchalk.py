@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse as _JSONResponse
 
-from emulators.faults import FaultInjector, Faults, install_faults
+from offering_sync.emulators.faults import FaultInjector, Faults, install_faults
 
 __all__ = ["Catalog", "create_app"]
 

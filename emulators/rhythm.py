@@ -23,8 +23,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from emulators.faults import Faults, install_faults
 from offering_sync.countries import ISO_3166_ALPHA2  # the vendor's own enum, copied from its docs
+from offering_sync.emulators.faults import Faults, install_faults
 
 __all__ = ["Tenant", "create_app"]
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from emulators.faults import Faults, install_faults
+from offering_sync.emulators.faults import Faults, install_faults
 
 __all__ = ["Org", "create_app"]
 

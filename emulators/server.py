@@ -16,25 +16,25 @@ __all__ = ["EMULATORS", "Running", "serve_in_thread"]
 
 
 def _digitalchalk(**kw: Any) -> Any:
-    from emulators.digitalchalk import create_app
+    from offering_sync.emulators.digitalchalk import create_app
 
     return create_app(**kw)
 
 
 def _salesforce(**kw: Any) -> Any:
-    from emulators.salesforce import create_app
+    from offering_sync.emulators.salesforce import create_app
 
     return create_app(**kw)
 
 
 def _rhythm(**kw: Any) -> Any:
-    from emulators.rhythm import create_app
+    from offering_sync.emulators.rhythm import create_app
 
     return create_app(**kw)
 
 
 def _smarterproctoring(**kw: Any) -> Any:
-    from emulators.smarterproctoring import create_app
+    from offering_sync.emulators.smarterproctoring import create_app
 
     return create_app(**kw)
 
@@ -49,7 +49,7 @@ EMULATORS: dict[str, Callable[..., Any]] = {
 
 def connection_env(name: str, url: str) -> dict[str, str]:
     """The settings that point offering-sync at emulator ``name`` served at ``url``."""
-    from emulators import digitalchalk, rhythm, salesforce, smarterproctoring
+    from offering_sync.emulators import digitalchalk, rhythm, salesforce, smarterproctoring
 
     if name == "digitalchalk":
         return {"OFFERING_SYNC_DIGITALCHALK_BASE_URL": url + "/dc/api/v5",

@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from emulators.faults import Faults, install_faults
+from offering_sync.emulators.faults import Faults, install_faults
 
 __all__ = ["Install", "create_app"]
 

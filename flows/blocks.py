@@ -13,23 +13,17 @@ from typing import Any, cast
 
 from prefect.blocks.system import Secret
 
-from connectors.http.redact import register_secret
+from offering_sync.app import registry
+from offering_sync.connectors.http.redact import register_secret
 
-__all__ = ["CREDENTIALS", "load_secret_blocks"]
-
-CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "digitalchalk": ("token",),
-    "salesforce": ("client_id", "client_secret", "token"),
-    "rhythm": ("client_id", "client_secret", "token"),
-    "smarterproctoring": ("token",),
-}
+__all__ = ["load_secret_blocks"]
 
 
 def load_secret_blocks(*systems: str) -> list[str]:
     """Copy every existing credential block of ``systems`` into the environment; returns names."""
     found = []
     for system in systems:
-        for setting in CREDENTIALS.get(system, ()):
+        for setting in registry.system(system).secrets:
             name = f"{system}-{setting.replace('_', '-')}"
             try:
                 block = cast("Secret[Any]", Secret.load(name))

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from emulators import digitalchalk, salesforce, server
+from offering_sync.emulators import digitalchalk, salesforce, server
 
 __all__ = ["run_demo"]
 
@@ -35,7 +35,7 @@ def run_demo(records: int, changes: int, console: Console) -> None:
                        **server.connection_env("salesforce", sf.url)})
     console.print(f"DigitalChalk emulator at {dc.url} serving {records} offerings; "
                   f"Salesforce emulator at {sf.url}; state in {DEMO_DB}")
-    from flows.sync import sync_offerings  # after the environment is set
+    from offering_sync.flows.sync import sync_offerings  # after the environment is set
 
     org = sf.app.state.org
     try:

@@ -7,9 +7,9 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.blocks import load_secret_blocks
-from flows.sync import System
-from offering_sync.compose import build_reconcile
+from offering_sync.app.compose import build_reconcile
+from offering_sync.flows.blocks import load_secret_blocks
+from offering_sync.flows.sync import System
 from offering_sync.reconcile import reconcile, requeue
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore

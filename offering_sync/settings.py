@@ -11,16 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["CoreSettings", "default_mappings_dir"]
-
-
-def default_mappings_dir() -> Path:
-    """The repo's ``mappings/`` in a checkout, else the copy bundled in the wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "mappings", here / "_mappings"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "mappings"
+__all__ = ["CoreSettings"]
 
 
 class CoreSettings(BaseSettings):
@@ -31,14 +22,13 @@ class CoreSettings(BaseSettings):
 
     state_url: str = Field(default="sqlite:///offering-sync.db",
                            description="SQLAlchemy URL of the state store.")
-    mappings_dir: Path = Field(default_factory=default_mappings_dir)
+    mappings_dir: Path | None = Field(
+        default=None, description="A folder of your own mapping files: each one replaces the "
+        "bundled file of the same name; the rest fall back to the bundled ones.")
     crosswalks_file: Path | None = Field(
-        default=None, description="YAML of crosswalk tables; default mappings/crosswalks.yaml.")
+        default=None, description="YAML of crosswalk tables, merged over the bundled ones "
+        "table by table.")
     max_failure_ratio: float = Field(
         default=0.5, ge=0, le=1,
         description="a run whose failed/extracted share passes this ends failed")
     lock_ttl_seconds: float = Field(default=300, gt=0)
-
-    def crosswalks_path(self) -> Path:
-        """Where the crosswalk tables are read from."""
-        return self.crosswalks_file or self.mappings_dir / "crosswalks.yaml"

@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
-from connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
-from connectors.http.auth import HeaderToken, OAuth2ClientCredentials
-from connectors.http.client import HttpCaller
-from connectors.http.retry import RetryPolicy
-from connectors.salesforce import SalesforceSettings, SalesforceTarget
-from emulators import digitalchalk as dc_emulator
-from emulators import salesforce as sf_emulator
+from offering_sync.connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
+from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.http.retry import RetryPolicy
+from offering_sync.connectors.salesforce import SalesforceSettings, SalesforceTarget
+from offering_sync.emulators import digitalchalk as dc_emulator
+from offering_sync.emulators import salesforce as sf_emulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL = os.environ.get("OFFERING_SYNC_TEST_POSTGRES_URL")

@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from connectors.http.auth import HeaderToken, OAuth2ClientCredentials
-from connectors.http.client import HttpCaller
-from connectors.rhythm import RhythmSettings, RhythmSource, RhythmTarget
-from connectors.salesforce import SalesforceSettings, SalesforceSource
-from connectors.smarterproctoring import (
+from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.rhythm import RhythmSettings, RhythmSource, RhythmTarget
+from offering_sync.connectors.salesforce import SalesforceSettings, SalesforceSource
+from offering_sync.connectors.smarterproctoring import (
     SmarterProctoringSettings,
     SmarterProctoringSource,
     SmarterProctoringTarget,
 )
-from emulators import digitalchalk, rhythm, salesforce, smarterproctoring
+from offering_sync.emulators import digitalchalk, rhythm, salesforce, smarterproctoring
 from tests.conftest import dc_source, fast_retry, sf_target
 
 SOURCES = ("digitalchalk", "salesforce", "rhythm", "smarterproctoring")

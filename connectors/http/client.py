@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from connectors.http.redact import redact
-from connectors.http.retry import RateLimiter, RetryPolicy
+from offering_sync.connectors.http.redact import redact
+from offering_sync.connectors.http.retry import RateLimiter, RetryPolicy
 from offering_sync.errors import (
     ConfigError,
     ConnectorError,

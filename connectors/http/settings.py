@@ -8,8 +8,8 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from connectors.http.client import HttpCaller, build_client
-from connectors.http.retry import RateLimiter, RetryBudget, RetryPolicy
+from offering_sync.connectors.http.client import HttpCaller, build_client
+from offering_sync.connectors.http.retry import RateLimiter, RetryBudget, RetryPolicy
 
 __all__ = ["ConnectionSettings", "HttpConnector", "make_caller"]
 

@@ -68,8 +68,8 @@ def sync(
                           mode="full" if full_refresh else "backfill" if since or until
                           else "incremental")
     if prefect:
-        from connectors import system
-        from flows.sync import sync_offerings
+        from offering_sync.app.registry import system
+        from offering_sync.flows.sync import sync_offerings
 
         for name in (source, target):
             system(name)  # unknown names fail here as one sentence, not in the flow
@@ -78,7 +78,7 @@ def sync(
                                       until=options.until, dry_run=dry_run)
         _finish(summary_dict, as_json)
         return
-    from offering_sync.compose import build_pipeline
+    from offering_sync.app.compose import build_pipeline
 
     settings = CoreSettings()
     pipeline = build_pipeline(source, target, settings)
@@ -155,14 +155,16 @@ def runs(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20
 @mappings_app.command("check")
 def mappings_check() -> None:
     """Validate and compile every mapping file."""
-    from offering_sync.compose import check_mappings
+    from offering_sync.app.compose import check_mappings
 
     results = check_mappings(CoreSettings())
-    for path, problem in results:
+    for chosen, problem in results:
+        origin = "yours" if chosen.overlaid else "bundled"
         if problem:
             err.print(f"[red]✗[/] {problem}")
         else:
-            out.print(f"[green]✓[/] {path.name}")
+            out.print(f"[green]✓[/] {chosen.side_from} → {chosen.side_to}: {chosen.path} "
+                      f"({origin})")
     if any(problem for _, problem in results):
         raise typer.Exit(1)
 
@@ -176,7 +178,7 @@ def reconcile(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Compare source and target: missing, extra and drifted offerings."""
-    from offering_sync.compose import build_reconcile
+    from offering_sync.app.compose import build_reconcile
     from offering_sync.reconcile import reconcile as compare
     from offering_sync.reconcile import requeue
 
@@ -202,7 +204,7 @@ def docs(write: Annotated[bool, typer.Option(help="Update README.md in place.")]
     """Print (or write into README.md) the systems and field tables from the mapping files."""
     from pathlib import Path
 
-    from offering_sync.system_docs import render, update_readme
+    from offering_sync.app.system_docs import render, update_readme
 
     if write:
         changed = update_readme(Path("README.md"))
@@ -242,7 +244,7 @@ def dead_letters_retry(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Re-run dead letters through their pipeline; resolved on success."""
-    from offering_sync.compose import build_pipeline
+    from offering_sync.app.compose import build_pipeline
     from offering_sync.retry_dead_letters import retry_dead_letters
 
     settings = CoreSettings()
@@ -262,6 +264,28 @@ def dead_letters_retry(
 
 
 @app.command()
+def systems(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the installed systems (plugins), their directions and where they come from."""
+    from offering_sync.app.registry import all_systems
+
+    found = all_systems()
+    if as_json:
+        out.print_json(json.dumps([{"slug": s.slug, "title": s.title,
+                                    "directions": list(s.directions),
+                                    "module": s.settings_class.__module__}
+                                   for s in found.values()]))
+        return
+    table = Table(title="systems")
+    for column in ("system", "title", "source", "target", "package"):
+        table.add_column(column)
+    for spec in found.values():
+        table.add_row(spec.slug, spec.title, "yes" if spec.make_source else "no",
+                      "yes" if spec.make_target else f"no ({spec.note})" if spec.note else "no",
+                      spec.settings_class.__module__.split(".")[0])
+    out.print(table)
+
+
+@app.command()
 def emulate(
     systems: Annotated[list[str], typer.Argument(
         help="digitalchalk, salesforce, rhythm, smarterproctoring")],
@@ -269,7 +293,7 @@ def emulate(
     port: Annotated[int, typer.Option(help="First port; 0 picks free ports.")] = 0,
 ) -> None:
     """Start emulators on loopback and print their base URLs and demo credentials."""
-    from emulators import server
+    from offering_sync.emulators import server
 
     running = []
     for index, name in enumerate(systems):
@@ -277,7 +301,7 @@ def emulate(
             raise ConfigError(f"no emulator for {name!r}; known: {', '.join(server.EMULATORS)}")
         kwargs: dict[str, Any] = {}
         if name == "digitalchalk":
-            from emulators.digitalchalk import Catalog
+            from offering_sync.emulators.digitalchalk import Catalog
 
             kwargs["catalog"] = Catalog(records)
         app_ = server.EMULATORS[name](**kwargs)
@@ -300,14 +324,14 @@ def demo(records: Annotated[int, typer.Option(help="Offerings to generate.")] = 
          changes: Annotated[int, typer.Option(help="Source offerings to edit before run 3.")] = 5,
          ) -> None:
     """Three Prefect-flow syncs against local emulators: create all, no-op, update the edits."""
-    from flows.demo import run_demo
+    from offering_sync.flows.demo import run_demo
 
     run_demo(records, changes, out)
 
 
 def main() -> None:
     """Console-script entry point: one clear sentence for user errors, never a traceback."""
-    from connectors.http.redact import install_log_redaction
+    from offering_sync.connectors.http.redact import install_log_redaction
 
     install_log_redaction()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,

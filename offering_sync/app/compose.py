@@ -1,66 +1,127 @@
 """Wiring: turn system names and settings into a ready ``Pipeline``.
 
-This module and ``cli.py`` are the core's two composers: the only core modules that import
-``connectors``. Everything else in ``offering_sync`` stays vendor-free.
+Part of the composition root: it reads the installed systems from the registry, finds their
+mapping files (a user's ``OFFERING_SYNC_MAPPINGS_DIR`` overlays the systems' own, file by file)
+and compiles them, and builds the connectors. The core below knows no system.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-import connectors
+from offering_sync.app.registry import all_systems, build_source, build_target, system
 from offering_sync.engine import Pipeline
 from offering_sync.errors import ConfigError, MappingError
 from offering_sync.mapping import CompiledMapping, MappingContext, compile_mapping, load_mapping
-from offering_sync.mapping.loader import LoadedMapping
+from offering_sync.mapping.loader import LoadedMapping, safe_yaml
 from offering_sync.model import OFFERING_FIELDS
 from offering_sync.records import Source, Target
 from offering_sync.settings import CoreSettings
 
-__all__ = ["build_pipeline", "build_reconcile", "check_mappings", "load_crosswalks",
-           "mapping_file"]
+__all__ = ["MappingFile", "build_pipeline", "build_reconcile", "check_mappings",
+           "load_crosswalks", "mapping_file", "mapping_files"]
+
+CROSSWALKS = "crosswalks.yaml"
 
 
-def mapping_file(settings: CoreSettings, side_from: str, side_to: str) -> Path:
-    """``<from>_to_<to>.yaml`` in the mappings folder."""
-    return settings.mappings_dir / f"{side_from}_to_{side_to}.yaml"
+@dataclass(frozen=True)
+class MappingFile:
+    """Which file serves one direction, and whether it is the user's or the system's own."""
+
+    side_from: str
+    side_to: str
+    path: Path
+    overlaid: bool
+
+    @property
+    def system(self) -> str:
+        """The system this mapping reads from or writes to."""
+        return self.side_to if self.side_from == "canonical" else self.side_from
 
 
-def load_crosswalks(path: Path) -> dict[str, dict[str, Any]]:
-    """Crosswalk tables from YAML (an absent file means no tables)."""
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise MappingError(f"not valid YAML: {exc}", file=str(path)) from None
+def _name(side_from: str, side_to: str) -> str:
+    return f"{side_from}_to_{side_to}.yaml"
+
+
+def mapping_file(settings: CoreSettings, side_from: str, side_to: str) -> MappingFile | None:
+    """The file for ``side_from → side_to``: the user's overlay if it has one, else the system's."""
+    name = _name(side_from, side_to)
+    if settings.mappings_dir is not None and (settings.mappings_dir / name).is_file():
+        return MappingFile(side_from, side_to, settings.mappings_dir / name, True)
+    own = system(side_to if side_from == "canonical" else side_from).mappings_dir
+    if own is not None and (own / name).is_file():
+        return MappingFile(side_from, side_to, own / name, False)
+    return None
+
+
+def mapping_files(settings: CoreSettings) -> list[MappingFile]:
+    """Every direction an installed system (or the user's overlay) has a mapping for."""
+    found = []
+    for slug in all_systems():
+        for pair in ((slug, "canonical"), ("canonical", slug)):
+            chosen = mapping_file(settings, *pair)
+            if chosen is not None:
+                found.append(chosen)
+    return found
+
+
+def _crosswalk_files(settings: CoreSettings) -> Iterable[Path]:
+    seen: set[Path] = set()
+    for spec in all_systems().values():
+        if spec.mappings_dir is not None and spec.mappings_dir.resolve() not in seen:
+            seen.add(spec.mappings_dir.resolve())
+            if (spec.mappings_dir / CROSSWALKS).is_file():
+                yield spec.mappings_dir / CROSSWALKS
+    if settings.mappings_dir is not None and (settings.mappings_dir / CROSSWALKS).is_file():
+        yield settings.mappings_dir / CROSSWALKS
+    if settings.crosswalks_file is not None:
+        yield settings.crosswalks_file
+
+
+def load_crosswalks(settings: CoreSettings) -> dict[str, dict[str, Any]]:
+    """Crosswalk tables: the systems' own, then the overlay's, then the crosswalks file.
+
+    A later file replaces an earlier one table by table, so a user file holding only
+    ``salesforce_academic_sessions`` keeps every other bundled table.
+    """
+    tables: dict[str, dict[str, Any]] = {}
+    for path in _crosswalk_files(settings):
+        tables.update(_read_crosswalks(path))
+    return tables
+
+
+def _read_crosswalks(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.is_file():
+        raise ConfigError(f"crosswalks file {path} does not exist (OFFERING_SYNC_CROSSWALKS_FILE)")
+    data = safe_yaml(path.read_text(encoding="utf-8"), file=str(path)) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise MappingError("crosswalks are tables: {table: {value: id}}", file=str(path))
     return data
 
 
 def _load(settings: CoreSettings, side_from: str, side_to: str) -> LoadedMapping:
-    path = mapping_file(settings, side_from, side_to)
-    if not path.exists():
-        raise ConfigError(f"no mapping {path.name} in {settings.mappings_dir}: {side_from} → "
-                          f"{side_to} is not supported")
+    chosen = mapping_file(settings, side_from, side_to)
+    if chosen is None:
+        raise ConfigError(f"no mapping {_name(side_from, side_to)}: {side_from} → {side_to} is "
+                          "not supported")
     if side_to == "canonical":
-        info = connectors.system(side_from)
-        return load_mapping(path, known_sources=info.record_fields, known_targets=OFFERING_FIELDS)
-    info = connectors.system(side_to)
-    return load_mapping(path, known_sources=OFFERING_FIELDS, known_targets=info.payload_fields)
+        info = system(side_from)
+        return load_mapping(chosen.path, known_sources=info.record_fields,
+                            known_targets=OFFERING_FIELDS, open_sources=True)
+    info = system(side_to)
+    return load_mapping(chosen.path, known_sources=OFFERING_FIELDS,
+                        known_targets=info.payload_fields)
 
 
 def _compiled(settings: CoreSettings, source: str, target: str,
               ) -> tuple[CompiledMapping, CompiledMapping]:
-    crosswalks = load_crosswalks(settings.crosswalks_path())
+    crosswalks = load_crosswalks(settings)
     to_canonical = compile_mapping(_load(settings, source, "canonical"),
                                    MappingContext(crosswalks=crosswalks))
-    context = MappingContext(settings=connectors.system(target).mapping_settings(),
-                             crosswalks=crosswalks)
+    context = MappingContext(settings=system(target).mapping_settings(), crosswalks=crosswalks)
     to_target = compile_mapping(_load(settings, "canonical", target), context)
     return to_canonical, to_target
 
@@ -70,12 +131,12 @@ def build_pipeline(source: str, target: str, settings: CoreSettings | None = Non
                    target_connector: Target | None = None) -> Pipeline:
     """Validate names and mappings first, then build the connectors from the environment."""
     settings = settings or CoreSettings()
-    connectors.system(source), connectors.system(target)  # unknown names fail first, clearly
+    system(source), system(target)  # unknown names fail first, clearly
     if source == target:
         raise ConfigError("source and target are the same system")
     to_canonical, to_target = _compiled(settings, source, target)
-    src = source_connector or connectors.build_source(source)
-    dst = target_connector or connectors.build_target(target)
+    src = source_connector or build_source(source)
+    dst = target_connector or build_target(target)
     return Pipeline(src, dst, to_canonical, to_target)
 
 
@@ -86,24 +147,25 @@ def build_reconcile(source: str, target: str, settings: CoreSettings | None = No
     settings = settings or CoreSettings()
     pipeline = build_pipeline(source, target, settings, **connectors_given)
     back = compile_mapping(_load(settings, target, "canonical"),
-                           MappingContext(crosswalks=load_crosswalks(settings.crosswalks_path())))
-    return pipeline, back, target_reader or connectors.build_source(target)
+                           MappingContext(crosswalks=load_crosswalks(settings)))
+    return pipeline, back, target_reader or build_source(target)
 
 
-def check_mappings(settings: CoreSettings) -> list[tuple[Path, str | None]]:
-    """Validate and compile every mapping file; ``(file, error or None)`` for each."""
-    crosswalks = load_crosswalks(settings.crosswalks_path())
-    results: list[tuple[Path, str | None]] = []
-    for path in sorted(settings.mappings_dir.glob("*_to_*.yaml")):
-        side_from, _, side_to = path.stem.partition("_to_")
+def check_mappings(settings: CoreSettings) -> list[tuple[MappingFile, str | None]]:
+    """Validate and compile every mapping file in use; ``(file, error or None)`` for each."""
+    if settings.mappings_dir is not None and not settings.mappings_dir.is_dir():
+        raise ConfigError(f"mappings folder {settings.mappings_dir} does not exist "
+                          "(OFFERING_SYNC_MAPPINGS_DIR)")
+    crosswalks = load_crosswalks(settings)
+    results: list[tuple[MappingFile, str | None]] = []
+    for chosen in mapping_files(settings):
         try:
-            loaded = _load(settings, side_from, side_to)
-            system = side_to if side_from == "canonical" else side_from
-            context = MappingContext(settings=connectors.system(system).mapping_settings(),
+            loaded = _load(settings, chosen.side_from, chosen.side_to)
+            context = MappingContext(settings=system(chosen.system).mapping_settings(),
                                      crosswalks=crosswalks)
             compile_mapping(loaded, context)
         except (MappingError, ConfigError) as exc:
-            results.append((path, str(exc)))
+            results.append((chosen, str(exc)))
         else:
-            results.append((path, None))
+            results.append((chosen, None))
     return results

@@ -1,8 +1,8 @@
-"""The README's systems and field tables, generated from the registry and the mapping files.
+"""The README's systems and field tables, generated from the installed systems and mappings.
 
-A composer (like ``compose.py``): it reads ``connectors`` for each system's directions, calls
-and settings, and the mapping files for what each field maps to, so the README cannot drift;
-a test compares the README with this output.
+Part of the composition root: it reads each ``SystemSpec`` for directions, API calls (with
+whether the vendor documents each one) and settings, and the mapping files for what each field
+maps to, so the README cannot drift; a test compares the README with this output.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import connectors
-from offering_sync.compose import mapping_file
+from offering_sync.app.compose import mapping_file
+from offering_sync.app.registry import all_systems
 from offering_sync.mapping import load_mapping
 from offering_sync.mapping.spec import FieldRule
+from offering_sync.plugin import ApiCall, SystemSpec
 from offering_sync.settings import CoreSettings
 
 __all__ = ["render", "update_readme"]
@@ -43,23 +44,25 @@ def _source_of(rule: FieldRule) -> str:
     return text.replace("|", "\\|")
 
 
-def _settings(info: connectors.SystemInfo) -> str:
-    if info.settings_class is None:
-        return ""
-    prefix = f"OFFERING_SYNC_{info.slug.upper()}_"
+def _settings(info: SystemSpec) -> str:
     fields = getattr(info.settings_class, "model_fields", {})
-    return ", ".join(f"`{prefix}{name.upper()}`" for name in fields)
+    return ", ".join(f"`{info.env_prefix}{name.upper()}`" for name in fields)
+
+
+def _call(call: ApiCall) -> str:
+    text = f"`{call.describe()}`".replace("|", "\\|")
+    return text if call.basis == "documented" else text + " *(our reading)*"
 
 
 def _systems_table(settings: CoreSettings) -> list[str]:
     lines = ["| system | as source | as target | API calls | settings |", "|---|---|---|---|---|"]
-    for slug in connectors.SYSTEMS:
-        info = connectors.system(slug)
-        reads = info.make_source is not None and mapping_file(settings, slug, "canonical").exists()
+    for slug, info in all_systems().items():
+        reads = info.make_source is not None and \
+            mapping_file(settings, slug, "canonical") is not None
         writes = info.make_target is not None and \
-            mapping_file(settings, "canonical", slug).exists()
+            mapping_file(settings, "canonical", slug) is not None
         target = "yes" if writes else f"**no**: {info.note}"
-        calls = "<br>".join(f"`{c}`".replace("|", "\\|") for c in info.api_calls)
+        calls = "<br>".join(_call(c) for c in info.api_calls)
         lines.append(f"| {info.title} | {'yes' if reads else 'no'} | {target} | {calls} | "
                      f"{_settings(info)} |")
     return lines
@@ -67,13 +70,13 @@ def _systems_table(settings: CoreSettings) -> list[str]:
 
 def _field_tables(settings: CoreSettings) -> list[str]:
     lines: list[str] = []
-    for slug in connectors.SYSTEMS:
+    for slug in all_systems():
         for side_from, side_to in ((slug, "canonical"), ("canonical", slug)):
-            path = mapping_file(settings, side_from, side_to)
-            if not path.exists():
+            chosen = mapping_file(settings, side_from, side_to)
+            if chosen is None:
                 continue
-            spec = load_mapping(path).spec
-            lines += ["", f"**{side_from} → {side_to}** (`mappings/{path.name}`)", "",
+            spec = load_mapping(chosen.path).spec
+            lines += ["", f"**{side_from} → {side_to}** (`mappings/{chosen.path.name}`)", "",
                       f"| {side_to} field | from {side_from} |", "|---|---|"]
             lines += [f"| `{name}` | {_source_of(rule)} |" for name, rule in spec.fields.items()]
     return lines

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
-from connectors.http.client import HttpCaller
-from emulators.digitalchalk import Catalog, create_app
+from offering_sync.connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.emulators.digitalchalk import Catalog, create_app
 from offering_sync.errors import Rejected, Unauthorized
 from tests.conftest import dc_source, fast_retry, fixture_json
 

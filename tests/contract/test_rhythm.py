@@ -3,7 +3,7 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from emulators import rhythm
+from offering_sync.emulators import rhythm
 from offering_sync.errors import Unauthorized
 from tests.conftest import fixture_json
 from tests.systems import System

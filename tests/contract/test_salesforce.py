@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from connectors.http.client import HttpCaller
-from connectors.salesforce import SalesforceSettings, SalesforceTarget
-from emulators.salesforce import create_app
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.salesforce import SalesforceSettings, SalesforceTarget
+from offering_sync.emulators.salesforce import create_app
 from offering_sync.errors import QuotaExhausted, Rejected, Unauthorized
 from tests.conftest import fast_retry, fixture_json, sf_target
 
@@ -124,7 +124,7 @@ def test_unknown_fields_are_refused_so_mapping_drift_shows(sf_app):
 
 
 def test_transient_server_errors_are_retried(sf_app):
-    from emulators.faults import Faults
+    from offering_sync.emulators.faults import Faults
 
     sf_app.state.faults.configure(Faults(error_rate=0.5, seed=3))
     target = sf_target(sf_app, retry=fast_retry(attempts=20))

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import httpx
 from pydantic import SecretStr
 
-from connectors.http.client import HttpCaller
-from connectors.salesforce import SalesforceSettings, SalesforceSource
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.salesforce import SalesforceSettings, SalesforceSource
 from tests.systems import System
 
 

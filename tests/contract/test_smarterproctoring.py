@@ -5,9 +5,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from connectors.http.client import HttpCaller
-from connectors.smarterproctoring import SmarterProctoringSettings, SmarterProctoringSource
-from emulators import smarterproctoring as sp
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.smarterproctoring import SmarterProctoringSettings, SmarterProctoringSource
+from offering_sync.emulators import smarterproctoring as sp
 from tests.conftest import fixture_json
 from tests.systems import System
 

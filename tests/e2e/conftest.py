@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from emulators import digitalchalk as dc_emulator
-from emulators import salesforce as sf_emulator
-from offering_sync.compose import build_pipeline
+from offering_sync.app.compose import build_pipeline
+from offering_sync.emulators import digitalchalk as dc_emulator
+from offering_sync.emulators import salesforce as sf_emulator
 from offering_sync.settings import CoreSettings
 from tests.conftest import dc_source, sf_target
 

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from offering_sync.compose import build_pipeline
+from offering_sync.app.compose import build_pipeline
 from offering_sync.engine import sync_pipeline
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from emulators import digitalchalk, salesforce, server
+from offering_sync.emulators import digitalchalk, salesforce, server
 from tests.faults.test_sigkill import _env
 
 
 def run(*args, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-c", "from offering_sync.cli import main; main()",
+    return subprocess.run([sys.executable, "-c", "from offering_sync.app.cli import main; main()",
                            *args], env=env or os.environ.copy(), capture_output=True, text=True,
                           timeout=timeout)
 
@@ -46,7 +46,7 @@ def test_sync_json_prints_the_counts_and_exits_zero_then_one_on_failures(live_en
 
 
 def test_dead_letters_retry_from_the_cli_resolves_what_now_loads(live_env):
-    from emulators.faults import Faults
+    from offering_sync.emulators.faults import Faults
 
     env, _catalog, sf_app = live_env
     sf_app.state.faults.configure(Faults(reject_rate=0.3, seed=2))
@@ -96,7 +96,7 @@ def test_mappings_check_passes_on_the_shipped_files():
 
 
 def test_an_unreachable_base_url_fails_at_start_with_one_sentence(tmp_path):
-    from emulators.server import free_port
+    from offering_sync.emulators.server import free_port
 
     env = _env(f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}",
                f"sqlite:///{tmp_path / 's.db'}")
@@ -109,14 +109,12 @@ def test_an_unreachable_base_url_fails_at_start_with_one_sentence(tmp_path):
 
 
 def test_a_broken_mapping_file_fails_at_start_naming_file_and_line(tmp_path):
-    import shutil
-
-    from offering_sync.settings import default_mappings_dir
+    from offering_sync.connectors import MAPPINGS_DIR
 
     mappings = tmp_path / "mappings"
-    shutil.copytree(default_mappings_dir(), mappings)
-    path = mappings / "canonical_to_salesforce.yaml"
-    path.write_text(path.read_text().replace("transforms: [none_if_empty, pairs]",
+    mappings.mkdir()
+    path = mappings / "canonical_to_salesforce.yaml"  # an overlay of one file is enough
+    path.write_text((MAPPINGS_DIR / path.name).read_text().replace("transforms: [none_if_empty, pairs]",
                                              "transforms: [none_if_empty, pears]"))
     env = {**os.environ, "OFFERING_SYNC_MAPPINGS_DIR": str(mappings),
            "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
@@ -128,7 +126,7 @@ def test_a_broken_mapping_file_fails_at_start_naming_file_and_line(tmp_path):
 
 
 def test_emulate_prints_base_urls_and_demo_credentials():
-    proc = subprocess.Popen([sys.executable, "-c", "from offering_sync.cli import main; main()",
+    proc = subprocess.Popen([sys.executable, "-c", "from offering_sync.app.cli import main; main()",
                              "emulate", "digitalchalk", "salesforce"], stdout=subprocess.PIPE,
                             text=True)
     try:
@@ -144,7 +142,7 @@ def test_emulate_prints_base_urls_and_demo_credentials():
 
 @pytest.fixture(scope="module")
 def all_systems():
-    from emulators.server import connection_env
+    from offering_sync.emulators.server import connection_env
     from tests.systems import SOURCES, System
 
     systems = {name: System(name, 25) for name in SOURCES}

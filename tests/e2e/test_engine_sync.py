@@ -57,7 +57,7 @@ def test_a_title_too_long_for_the_model_is_dead_lettered_at_validation(world, sq
 
 
 def test_records_the_target_rejects_are_dead_lettered_and_their_batch_still_lands(sqlite_url):
-    from emulators.faults import Faults
+    from offering_sync.emulators.faults import Faults
 
     world = World(120)
     world.sf_app.state.faults.configure(Faults(reject_rate=0.1, seed=4))
@@ -151,7 +151,7 @@ def test_a_second_run_of_the_same_pipeline_is_refused_while_one_runs(world, sqli
 
 
 def test_retrying_dead_letters_loads_the_fixed_ones_and_resolves_them(sqlite_url):
-    from emulators.faults import Faults
+    from offering_sync.emulators.faults import Faults
     from offering_sync.retry_dead_letters import retry_dead_letters
 
     world = World(80)
@@ -194,7 +194,7 @@ def test_an_unexpected_error_marks_the_run_failed_and_frees_the_lock(world, sqli
 
 
 def test_a_run_over_the_failure_ratio_ends_failed(sqlite_url):
-    from emulators.faults import Faults
+    from offering_sync.emulators.faults import Faults
 
     world = World(60)
     world.sf_app.state.faults.configure(Faults(reject_rate=0.5, seed=1))

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from emulators import digitalchalk, salesforce, server
+from offering_sync.emulators import digitalchalk, salesforce, server
 from tests.conftest import SENTINEL_DC_TOKEN, SENTINEL_SF_SECRET
 
 
@@ -13,7 +13,7 @@ def prefect_harness():
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    import flows  # noqa: F401 - sets the recorder and telemetry defaults first
+    import offering_sync.flows  # noqa: F401 - sets the recorder and telemetry defaults first
 
     with prefect_test_harness(server_startup_timeout=120):
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
@@ -44,7 +44,7 @@ def test_the_flow_syncs_publishes_artifacts_and_runs_one_task_per_batch(prefect_
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from flows.sync import sync_offerings
+    from offering_sync.flows.sync import sync_offerings
 
     state = sync_offerings(source="digitalchalk", target="salesforce", return_state=True)
     assert state.is_completed()
@@ -83,7 +83,7 @@ def test_the_flow_syncs_publishes_artifacts_and_runs_one_task_per_batch(prefect_
 
 
 def test_a_bad_parameter_fails_the_flow_with_a_readable_message(prefect_harness, live):
-    from flows.sync import sync_offerings
+    from offering_sync.flows.sync import sync_offerings
 
     state = sync_offerings(source="digitalchalk", target="nowhere", return_state=True)
     assert state.is_failed()

@@ -1,6 +1,6 @@
 """Reconcile finds what is missing, extra and drifted, and --fix makes the next sync repair it."""
 
-from offering_sync.compose import build_reconcile
+from offering_sync.app.compose import build_reconcile
 from offering_sync.engine import sync_pipeline
 from offering_sync.reconcile import reconcile, requeue
 from offering_sync.settings import CoreSettings
@@ -25,7 +25,7 @@ def test_reconcile_reports_missing_extra_and_drifted_and_fix_repairs_them(sqlite
     del target.app.state.org.offerings[gone]  # deleted by hand in Salesforce
     target.app.state.org.offerings[drifted]["courseOfferingName"] = "Edited in Salesforce"
     target.app.state.org.offerings[drifted]["SystemModstamp"] = "2030-01-01T00:00:00.000+0000"
-    __import__("emulators.salesforce", fromlist=["seed"]).seed(target.app, 1)  # an extra one
+    __import__("offering_sync.emulators.salesforce", fromlist=["seed"]).seed(target.app, 1)  # an extra one
 
     pipeline, back, reader = parts()
     report = reconcile(pipeline, back, reader, store)

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import connectors
-from offering_sync.compose import _load, load_crosswalks
+from offering_sync.app import registry
+from offering_sync.app.compose import _load, load_crosswalks
 from offering_sync.mapping import MappingContext, compile_mapping
 from offering_sync.model import Offering, validate_offering
 from offering_sync.settings import CoreSettings
@@ -54,9 +54,9 @@ def offerings(draw, **extra):
 
 def legs(system: str):
     core = CoreSettings()
-    crosswalks = load_crosswalks(core.crosswalks_path())
+    crosswalks = load_crosswalks(core)
     out = compile_mapping(_load(core, "canonical", system), MappingContext(
-        settings=connectors.system(system).mapping_settings(), crosswalks=crosswalks))
+        settings=registry.system(system).mapping_settings(), crosswalks=crosswalks))
     back = compile_mapping(_load(core, system, "canonical"), MappingContext(crosswalks=crosswalks))
     return out, back
 

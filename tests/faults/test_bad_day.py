@@ -4,12 +4,12 @@ from collections import Counter
 
 from pydantic import SecretStr
 
-from connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
-from connectors.http.retry import RetryBudget, RetryPolicy
-from connectors.salesforce import SalesforceSettings, SalesforceTarget
-from emulators import digitalchalk, salesforce, server
-from emulators.faults import Faults
-from offering_sync.compose import build_pipeline
+from offering_sync.app.compose import build_pipeline
+from offering_sync.connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
+from offering_sync.connectors.http.retry import RetryBudget, RetryPolicy
+from offering_sync.connectors.salesforce import SalesforceSettings, SalesforceTarget
+from offering_sync.emulators import digitalchalk, salesforce, server
+from offering_sync.emulators.faults import Faults
 from offering_sync.engine import sync_pipeline
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore

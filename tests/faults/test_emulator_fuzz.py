@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulators import digitalchalk, salesforce
+from offering_sync.emulators import digitalchalk, salesforce
 
 DC = TestClient(digitalchalk.create_app(digitalchalk.Catalog(30)), raise_server_exceptions=True)
 DC_AUTH = {"Authorization": f"Bearer {digitalchalk.DEFAULT_TOKEN}"}
@@ -87,9 +87,9 @@ def test_salesforce_survives_bytes_that_are_not_json(raw):
     assert response.status_code in (201, 400)
 
 
-RH_APP = __import__("emulators.rhythm", fromlist=["create_app"]).create_app()
+RH_APP = __import__("offering_sync.emulators.rhythm", fromlist=["create_app"]).create_app()
 RH = TestClient(RH_APP, raise_server_exceptions=True)
-SP_MOD = __import__("emulators.smarterproctoring", fromlist=["create_app"])
+SP_MOD = __import__("offering_sync.emulators.smarterproctoring", fromlist=["create_app"])
 SP = TestClient(SP_MOD.create_app(), raise_server_exceptions=True)
 rhythm_keys = st.sampled_from(["id", "name", "course_id", "start_date", "end_date", "timezone",
                                "capacity_options", "training_location_id",
@@ -97,7 +97,7 @@ rhythm_keys = st.sampled_from(["id", "name", "course_id", "start_date", "end_dat
 
 
 def rhythm_auth() -> dict[str, str]:
-    from emulators import rhythm
+    from offering_sync.emulators import rhythm
 
     answer = RH.post("/oauth/token", json={
         "grant_type": "client_credentials", "client_id": rhythm.DEMO_CLIENT_ID,

@@ -6,7 +6,7 @@ import sys
 
 from sqlalchemy import create_engine, inspect, text
 
-from emulators import digitalchalk, salesforce, server
+from offering_sync.emulators import digitalchalk, salesforce, server
 from tests.conftest import SENTINEL_DC_TOKEN, SENTINEL_SF_SECRET
 
 
@@ -34,7 +34,7 @@ def test_credentials_never_reach_output_logs_errors_or_the_state_db(tmp_path):
                "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
                "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": SENTINEL_SF_SECRET,
                "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "10"}
-        code = "import logging; from offering_sync.cli import main; " \
+        code = "import logging; from offering_sync.app.cli import main; " \
                "logging.getLogger().setLevel(logging.DEBUG); main()"
         runs = [subprocess.run([sys.executable, "-c", code, *args], env=env, text=True,
                                capture_output=True, timeout=120)

@@ -8,8 +8,8 @@ import sys
 import time
 from collections import Counter
 
-from emulators import digitalchalk, salesforce, server
-from emulators.faults import Faults
+from offering_sync.emulators import digitalchalk, salesforce, server
+from offering_sync.emulators.faults import Faults
 from offering_sync.state import StateStore
 
 
@@ -21,7 +21,7 @@ def _env(dc_url: str, sf_url: str, state_url: str) -> dict[str, str]:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from offering_sync.cli import main; main()", *args]
+    return [sys.executable, "-c", "from offering_sync.app.cli import main; main()", *args]
 
 
 def test_five_sigkills_at_random_points_then_resume_load_every_offering_exactly_once(tmp_path):

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from emulators.server import free_port
+from offering_sync.emulators.server import free_port
 from tests.conftest import PG_URL
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ duplicated, and the global concurrency limit on the target holds."""
 import time
 from collections import Counter
 
-from emulators import salesforce, server
-from emulators.server import connection_env
+from offering_sync.emulators import salesforce, server
+from offering_sync.emulators.server import connection_env
 from tests.ops.test_deployments import wait_for_runs
 from tests.systems import System
 

@@ -1,6 +1,6 @@
 import logging
 
-from connectors.http.redact import RedactingFilter, redact, register_secret
+from offering_sync.connectors.http.redact import RedactingFilter, redact, register_secret
 from offering_sync.diff import content_hash, plan_action
 
 

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from offering_sync.system_docs import END, START, render
+from offering_sync.app.system_docs import END, START, render
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -4,9 +4,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
-from connectors.http.client import HttpCaller, parse_retry_after
-from connectors.http.retry import RateLimiter, RetryBudget, RetryPolicy
+from offering_sync.connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
+from offering_sync.connectors.http.client import HttpCaller, parse_retry_after
+from offering_sync.connectors.http.retry import RateLimiter, RetryBudget, RetryPolicy
 from offering_sync.errors import RateLimited, Rejected, TransientError
 
 
