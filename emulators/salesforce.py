@@ -426,6 +426,10 @@ _SOQL = re.compile(r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+CourseOffering"
                    r"(?:\s+WHERE\s+(?P<where>.+?))?(?:\s+ORDER\s+BY\s+(?P<order>.+?))?\s*$",
                    re.IGNORECASE | re.DOTALL)
 _CONDITION = re.compile(r"^\s*SystemModstamp\s*(>=|<=|>|<|=)\s*(\S+)\s*$", re.IGNORECASE)
+# <field> IN ('a', 'b'): SOQL string literals, backslash escapes (SOQL reference, "Quoted
+# String Escape Sequences").
+_IN = re.compile(r"^\s*(\w+)\s+IN\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
+_LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'\s*(?:,\s*|$)", re.DOTALL)
 _SOBJECT = {
     "Id": lambda o: o["courseOfferingId"], "Name": lambda o: o.get("courseOfferingName"),
     "AcademicSessionId": lambda o: o.get("academicSessionId"),
@@ -481,18 +485,14 @@ def _run_query(state: Any, request: Request, version: str, soql: str) -> JSONRes
     for part in re.split(r"\s+AND\s+", match.group("where") or "", flags=re.IGNORECASE):
         if not part.strip():
             continue
-        cond = _CONDITION.match(part)
-        moment = _parse_sf(cond.group(2)) if cond else None
-        if cond is None or moment is None:
+        test = _condition(part)
+        if test is None:
             return _error(400, "MALFORMED_QUERY", f"unsupported condition: {part.strip()}")
-        conditions.append((cond.group(1), moment))
-    ops = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
-           "<=": lambda a, b: a <= b, "=": lambda a, b: a == b}
+        conditions.append(test)
     with state.org.lock:
         rows = sorted(state.org.offerings.values(),
                       key=lambda o: (o["SystemModstamp"], o["courseOfferingId"]))
-    selected = [o for o in rows
-                if all(ops[op](_parse_sf(o["SystemModstamp"]), when) for op, when in conditions)]
+    selected = [o for o in rows if all(test(o) for test in conditions)]
     records = [{"attributes": {"type": "CourseOffering",
                                "url": f"/services/data/v{version}/sobjects/CourseOffering/"
                                       f"{o['courseOfferingId']}"},
@@ -507,6 +507,32 @@ def _run_query(state: Any, request: Request, version: str, soql: str) -> JSONRes
     locator = "01g" + secrets.token_hex(6)
     state.cursors[locator] = (records, size)
     return _query_page(state, version, (records, size), 0, locator)
+
+
+_OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, "=": lambda a, b: a == b}
+
+
+def _condition(part: str) -> Any:
+    """One WHERE condition as a test on an offering, or None when not understood."""
+    cond = _CONDITION.match(part)
+    if cond is not None:
+        moment = _parse_sf(cond.group(2))
+        if moment is None:
+            return None
+        op = _OPS[cond.group(1)]
+        return lambda o: op(_parse_sf(o["SystemModstamp"]), moment)
+    found = _IN.match(part)
+    if found is None:
+        return None
+    getter = _field_getter(found.group(1))
+    body = found.group(2).strip()
+    values = [re.sub(r"\\(.)", r"\1", m.group(1)) for m in _LITERAL.finditer(body)]
+    if getter is None or not values or "".join(m.group(0) for m in _LITERAL.finditer(body)
+                                               ).strip() != body:
+        return None
+    wanted = set(values)
+    return lambda o: getter(o) in wanted
 
 
 def _query_page(state: Any, version: str, cursor: tuple[list[dict[str, Any]], int], start: int,

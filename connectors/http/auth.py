@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from offering_sync.connectors.http.redact import register_secret
+from offering_sync.redact import register_secret
 
 __all__ = ["HeaderToken", "OAuth2ClientCredentials"]
 

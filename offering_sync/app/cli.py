@@ -331,7 +331,7 @@ def demo(records: Annotated[int, typer.Option(help="Offerings to generate.")] = 
 
 def main() -> None:
     """Console-script entry point: one clear sentence for user errors, never a traceback."""
-    from offering_sync.connectors.http.redact import install_log_redaction
+    from offering_sync.redact import install_log_redaction
 
     install_log_redaction()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
