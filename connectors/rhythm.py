@@ -10,7 +10,7 @@ again once on a 409. A per-record API, driven with bounded concurrency.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,11 +21,12 @@ from offering_sync.connectors import MAPPINGS_DIR
 from offering_sync.connectors.base import Page, Raw
 from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials
 from offering_sync.connectors.http.client import HttpCaller
-from offering_sync.connectors.http.per_record import PerRecordTarget
+from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall, SystemSpec
+from offering_sync.settings import read_settings
 
 __all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "RhythmSettings", "RhythmSource",
            "RhythmTarget", "mapping_settings"]
@@ -79,7 +80,7 @@ class RhythmSettings(ConnectionSettings):
 
 def mapping_settings(settings: RhythmSettings | None = None) -> dict[str, Any]:
     """Values the Rhythm mappings read with ``setting:``."""
-    settings = settings or RhythmSettings()
+    settings = settings or read_settings(RhythmSettings)
     return {"rhythm.training_provider_id": settings.training_provider_id}
 
 
@@ -140,6 +141,15 @@ class RhythmSource(HttpConnector[RhythmSettings]):
             if not last or last == start:
                 return
             start = str(last)
+
+
+def _read_ids(self: RhythmSource, ids: Sequence[str]) -> Iterator[Page]:
+    """Re-read offerings by id with the documented GET (getcourseoffering, seed 001)."""
+    target = RhythmTarget(self.http, self.settings)
+    return iter(pages_by_id(ids, lambda offering_id: target.fetch(offering_id, offering_id)))
+
+
+RhythmSource.read_ids = _read_ids  # type: ignore[attr-defined]
 
 
 class RhythmTarget(PerRecordTarget[RhythmSettings]):

@@ -36,6 +36,7 @@ from offering_sync.connectors.http.settings import ConnectionSettings, HttpConne
 from offering_sync.errors import ConfigError, ConnectorError, QuotaExhausted, Rejected
 from offering_sync.ownership import for_update
 from offering_sync.plugin import ApiCall, SystemSpec
+from offering_sync.settings import read_settings
 
 __all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "SalesforceSettings",
            "SalesforceSource", "SalesforceTarget", "mapping_settings"]
@@ -94,7 +95,7 @@ class SalesforceSettings(ConnectionSettings):
 
 def mapping_settings(settings: SalesforceSettings | None = None) -> dict[str, Any]:
     """Values the Salesforce mapping files may read with ``setting:``."""
-    settings = settings or SalesforceSettings()
+    settings = settings or read_settings(SalesforceSettings)
     return {"salesforce.external_id_field": settings.external_id_field}
 
 
@@ -272,6 +273,18 @@ class SalesforceSource(HttpConnector[SalesforceSettings]):
         # Only constant field names and datetimes we formatted ourselves reach the query.
         return (f"SELECT {', '.join(sorted(RECORD_FIELDS))} FROM CourseOffering{clause} "  # noqa: S608
                 "ORDER BY SystemModstamp, Id")
+
+    def read_ids(self, ids: Sequence[str]) -> Iterator[Page]:
+        """Re-read records by Id: one SOQL query per 200 ids (values escaped, never pasted)."""
+        for start in range(0, len(ids), 200):
+            values = ", ".join(_soql_string(i) for i in ids[start:start + 200])
+            query = (f"SELECT {', '.join(sorted(RECORD_FIELDS))} FROM CourseOffering "  # noqa: S608
+                     f"WHERE Id IN ({values})")
+            url = QUERY.url(version=self.settings.api_version)
+            body = self.http.json(self.http.send("GET", url, idempotent=True, params={"q": query}))
+            records = [r for r in body.get("records", []) if isinstance(r, dict)]
+            if records:
+                yield Page(records)
 
     def pages(self, *, since: datetime | None = None, until: datetime | None = None,
               resume: str | None = None) -> Iterator[Page]:

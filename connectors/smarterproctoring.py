@@ -11,7 +11,7 @@ comma-separated and come back as a list; dates are UTC ``Z``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from offering_sync.connectors import MAPPINGS_DIR
 from offering_sync.connectors.base import Page, Raw
 from offering_sync.connectors.http.auth import HeaderToken
 from offering_sync.connectors.http.client import HttpCaller
-from offering_sync.connectors.http.per_record import PerRecordTarget
+from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
@@ -109,6 +109,15 @@ class SmarterProctoringSource(HttpConnector[SmarterProctoringSettings]):
             if not isinstance(body, dict) or not body.get("next") or not items:
                 return
             offset += len(items)
+
+
+def _read_ids(self: SmarterProctoringSource, ids: Sequence[str]) -> Iterator[Page]:
+    """Re-read offerings by SID (GET one is documented in openapi.json @ c04b69a)."""
+    target = SmarterProctoringTarget(self.http, self.settings)
+    return iter(pages_by_id(ids, lambda sid: target.fetch(sid, sid)))
+
+
+SmarterProctoringSource.read_ids = _read_ids  # type: ignore[attr-defined]
 
 
 class SmarterProctoringTarget(PerRecordTarget[SmarterProctoringSettings]):

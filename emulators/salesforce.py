@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import parse_qs
@@ -509,8 +510,9 @@ def _run_query(state: Any, request: Request, version: str, soql: str) -> JSONRes
     return _query_page(state, version, (records, size), 0, locator)
 
 
-_OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b, "=": lambda a, b: a == b}
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, "=": lambda a, b: a == b}
 
 
 def _condition(part: str) -> Any:

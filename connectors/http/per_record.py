@@ -327,3 +327,15 @@ class PerRecordTarget(HttpConnector[S]):
     def _forget_index(self) -> None:
         with self._index_lock:
             self._index = None
+
+
+def pages_by_id(ids: Sequence[str], fetch: Callable[[str], Mapping[str, Any] | None], *,
+                size: int = 100) -> Iterable[Any]:
+    """``RecordReader.read_ids`` for APIs that read one record by id: pages of what exists."""
+    from offering_sync.records import Page
+
+    for start in range(0, len(ids), size):
+        found = [record for record in (fetch(i) for i in ids[start:start + size])
+                 if record is not None]
+        if found:
+            yield Page(found)

@@ -78,6 +78,8 @@ class _Run(RunState):
         self.heartbeat: Heartbeat | None = None
         self.refresh: list[Link] = []
         self.settled: list[str] = []
+        self.reread: set[str] = set()
+        self.listing_started = False
 
     def execute(self, records: Iterable[Page] | None) -> RunSummary:
         mode = "dry-run" if self.opt.dry_run else self.opt.mode
@@ -166,6 +168,7 @@ class _Run(RunState):
             yield from records
             return
         yield from self._due_retries()
+        self.listing_started = True
         yield from read_ahead(self._listing())
         self.listing_done = True
 
@@ -182,13 +185,16 @@ class _Run(RunState):
     def _due_retries(self) -> Iterator[Page]:
         """Failed records due for another try, re-read by id where the source can."""
         source = self.p.source
-        if not self.open_failures or not isinstance(source, RecordReader):
-            return
+        if not self.open_failures or not isinstance(source, RecordReader) or self.tracks_seen:
+            return  # a run reading the whole listing meets them there anyway
         due = self.store.due_retries(self.name, self.run_number)
         ids = [d.source_id for d in due if d.source_id]
         if ids:
             self.log.info("re-reading %d failed records by id", len(ids))
-            yield from source.read_ids(ids)
+            for page in source.read_ids(ids):
+                self.reread.update(_id_of(r, source.id_field) or "" for r in page.records)
+                yield page
+            self.reread.discard("")
 
     def _take_page(self, number: int, page: Page) -> None:
         failures: list[dict[str, Any]] = []
@@ -197,6 +203,10 @@ class _Run(RunState):
             failures.append(self.failure("extract", source_id, None, None, reason, text,
                                          previous=None))
         id_field = self.p.source.id_field
+        if self.reread and self.listing_started:  # already read by id for a retry this run
+            page = Page([r for r in page.records
+                         if _id_of(r, id_field) not in self.reread], page.checkpoint, page.bad,
+                        page.total)
         ids = [str(r[id_field]) for r in page.records
                if isinstance(r, dict) and r.get(id_field) is not None]
         links = self.store.links_for(self.p.source.system, self.p.target.system, ids)
