@@ -80,6 +80,8 @@ class PerRecordTarget(HttpConnector[S]):
         super().__init__(http, settings)
         self._index: list[Mapping[str, Any]] | None = None
         self._index_lock = threading.Lock()
+        self._created_since_index = False
+        """A create went out after the index was read: it may miss records we made."""
 
     # -- what a vendor module supplies ---------------------------------------------------------
 
@@ -200,6 +202,7 @@ class PerRecordTarget(HttpConnector[S]):
             if found is not None:
                 return self._update(request, self.record_id(found), policy, adopted=True)
         body = self.create_body(request.payload)
+        self._created_since_index = True
         try:
             made = self.create(body, request.key)
         except TransientError:
@@ -307,6 +310,8 @@ class PerRecordTarget(HttpConnector[S]):
     def _find_ours(self, request: WriteRequest,
                    since: datetime | None) -> Mapping[str, Any] | LoadResult | None:
         """The one unlinked record an earlier attempt of ours created, if exactly one matches."""
+        if request.intent is not None and self._created_since_index:
+            self._forget_index()  # a retry of our own batch: the index predates its creates
         fingerprint = request.intent.fingerprint if request.intent is not None else \
             {f: request.payload.get(f) for f in self.identity_fields}
         matches = [r for r in self._records() if self.same_identity(r, fingerprint)
@@ -327,6 +332,7 @@ class PerRecordTarget(HttpConnector[S]):
     def _forget_index(self) -> None:
         with self._index_lock:
             self._index = None
+            self._created_since_index = False
 
 
 def pages_by_id(ids: Sequence[str], fetch: Callable[[str], Mapping[str, Any] | None], *,

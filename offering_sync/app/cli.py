@@ -435,7 +435,11 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (Prefect's cancellation, ``kill``): ends a run as cleanly as Ctrl-C does."""
 
 
-def _on_sigterm(_signum: int, _frame: Any) -> None:
+_signalled: list[int] = []
+
+
+def _on_sigterm(signum: int, _frame: Any) -> None:
+    _signalled.append(signum)
     raise Terminated()
 
 
@@ -472,7 +476,13 @@ def main() -> None:
         if callable(show) and isinstance(exit_code, int):
             show()  # click's (or typer's own copy of click's) usage errors: the usage panel
             sys.exit(exit_code)
-        if exc.__class__.__name__ == "Abort":
+        if exc.__class__.__name__ == "Abort":  # click turns Ctrl-C (and our SIGTERM) into Abort
+            if isinstance(exc.__cause__ or exc.__context__, Terminated):
+                err.print("[yellow]terminated: the run was recorded as cancelled and its lock "
+                          "released[/]")
+                sys.exit(143)
+            err.print("[yellow]stopped: the run was recorded as cancelled and its lock "
+                      "released[/]")
             sys.exit(130)
         if os.environ.get("OFFERING_SYNC_DEBUG"):
             raise
@@ -480,4 +490,9 @@ def main() -> None:
                   f"{redact(str(exc))[:500]} (set OFFERING_SYNC_DEBUG=1 to see where)",
                   highlight=False)
         sys.exit(1)
+    if code == 130:  # typer's click turns Ctrl-C (and our SIGTERM) into exit status 130
+        terminated = bool(_signalled)
+        err.print(f"[yellow]{'terminated' if terminated else 'stopped'}: the run was recorded "
+                  "as cancelled and its lock released[/]")
+        sys.exit(143 if terminated else 130)
     sys.exit(code if isinstance(code, int) else 0)

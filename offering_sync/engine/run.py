@@ -207,8 +207,8 @@ class _Run(RunState):
             page = Page([r for r in page.records
                          if _id_of(r, id_field) not in self.reread], page.checkpoint, page.bad,
                         page.total)
-        ids = [str(r[id_field]) for r in page.records
-               if isinstance(r, dict) and r.get(id_field) is not None]
+        ids = [i for r in page.records if (i := _id_of(r, id_field)) is not None
+               and len(i) <= _ID_CHARS and "\x00" not in i]  # others fail validation below
         links = self.store.links_for(self.p.source.system, self.p.target.system, ids)
         open_failures = self.store.open_failures(self.name, ids) if self.open_failures else {}
         if self.tracks_seen and not self.opt.dry_run:
