@@ -10,7 +10,7 @@ import pytest
 from offering_sync.emulators import digitalchalk, rhythm, salesforce, server
 from offering_sync.emulators.faults import Faults
 from offering_sync.state import StateStore
-from tests.e2e.test_cli import live_env, run  # noqa: F401 - fixture
+from tests.e2e.test_cli import run
 from tests.faults.test_sigkill import _cli, _env
 
 SYNC = ("sync", "--source", "digitalchalk", "--target", "salesforce")
