@@ -47,3 +47,13 @@ def livesockets_env(tmp_path):
 @pytest.fixture
 def world():
     return World(120)
+
+
+@pytest.fixture
+def live_env(tmp_path):
+    """DigitalChalk (40 offerings) and Salesforce emulators on real sockets, and the CLI's env."""
+    catalog = digitalchalk.Catalog(40, seed=3)
+    sf_app = salesforce.create_app()
+    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+            server.serve_in_thread(sf_app) as sf:
+        yield sockets_env(dc.url, sf.url, f"sqlite:///{tmp_path / 'cli.db'}"), catalog, sf_app
