@@ -144,9 +144,21 @@ class RhythmSource(HttpConnector[RhythmSettings]):
 
 
 def _read_ids(self: RhythmSource, ids: Sequence[str]) -> Iterator[Page]:
-    """Re-read offerings by id with the documented GET (getcourseoffering, seed 001)."""
-    target = RhythmTarget(self.http, self.settings)
-    return iter(pages_by_id(ids, lambda offering_id: target.fetch(offering_id, offering_id)))
+    """Re-read offerings by id with the documented GET and the listing's ``fields`` (seed 001)."""
+    def one(offering_id: str) -> Raw | None:
+        try:
+            response = self.http.send(GET.method, GET.url(tenant=self.settings.tenant_id,
+                                                          id=offering_id),
+                                      idempotent=True, record=offering_id,
+                                      params={"fields": self.fields})
+        except Rejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        body = self.http.json(response, offering_id)
+        return body if isinstance(body, dict) else None
+
+    return iter(pages_by_id(ids, one))
 
 
 RhythmSource.read_ids = _read_ids  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from offering_sync.emulators.faults import Faults, install_faults
 
@@ -152,6 +152,17 @@ def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
         if refused is not None:
             return refused
         return _run_query(state, request, version, request.query_params.get("q", ""))
+
+    @app.delete("/services/data/v{version}/sobjects/CourseOffering/{offering_id}")
+    def delete_offering(version: str, offering_id: str, request: Request) -> Response:
+        """SObject REST delete (api_rest resources_sobject_retrieve): 204, or 404 NOT_FOUND."""
+        refused = _gate(state, request, version, min_version=20.0)
+        if refused is not None:
+            return refused
+        with state.org.lock:
+            if state.org.offerings.pop(offering_id, None) is None:
+                return _error(404, "NOT_FOUND", "The requested resource does not exist")
+        return Response(status_code=204)
 
     @app.get("/services/data/v{version}/query/{locator}")
     def query_more(version: str, locator: str, request: Request) -> JSONResponse:

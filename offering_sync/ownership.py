@@ -40,20 +40,24 @@ def _set(record: dict[str, Any], path: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def _merge(theirs: Any, ours: Any) -> Any:
-    """Lists: the target's items first, then ours that it lacks. Anything else: ours."""
+def _merge(theirs: Any, ours: Any, before: Any) -> Any:
+    """Lists: the target's items (less ours that we no longer send), then ours it lacks."""
     if not isinstance(ours, list):
         return ours
-    base = list(theirs) if isinstance(theirs, list) else []
+    dropped = [i for i in before if i not in ours] if isinstance(before, list) else []
+    base = [i for i in theirs if i not in dropped] if isinstance(theirs, list) else []
     return base + [item for item in ours if item not in base]
 
 
 def overlay(current: Mapping[str, Any], ours: Mapping[str, Any],
-            ownership: Mapping[str, FieldOwnership]) -> dict[str, Any]:
+            ownership: Mapping[str, FieldOwnership],
+            previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``current`` with our owned fields written over it; nothing else changes.
 
     ``ownership`` names the fields the mapping produces (dotted paths); a path our payload does
-    not carry is left as the target has it.
+    not carry is left as the target has it. ``previous`` is what we last wrote, so a ``merge``
+    list drops our own old items (a renamed offering stops matching its old title) while the
+    target's own stay.
     """
     body = copy.deepcopy(dict(current))
     for path in _paths(ours, ownership):
@@ -67,7 +71,9 @@ def overlay(current: Mapping[str, Any], ours: Mapping[str, Any],
             continue
         if rule == "merge":
             theirs = _get(body, path)
-            value = _merge(None if theirs is _ABSENT else theirs, value)
+            before = _get(previous, path) if previous is not None else None
+            value = _merge(None if theirs is _ABSENT else theirs, value,
+                           None if before is _ABSENT else before)
         _set(body, path, copy.deepcopy(value))
     return body
 

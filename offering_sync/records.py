@@ -82,6 +82,9 @@ class WriteRequest:
     """Set when an earlier run recorded a create intent for this key and never its outcome."""
     revive: bool = False
     """We deactivated this record when it left the source; it is back, so make it active."""
+    previous: Mapping[str, Any] | None = None
+    """What we last wrote, where a ``merge`` field needs it: our old list items that we no
+    longer send are taken out, the target's own stay."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,7 +227,7 @@ class PerRecordTarget(HttpConnector[S]):
                 if refused is not None:
                     return refused
             mine = self.editable(current)
-            body = overlay(mine, request.payload, policy.ownership)
+            body = overlay(mine, request.payload, policy.ownership, request.previous)
             if request.revive:
                 body = self.revived(body)
             if body == mine:  # already as we want it (e.g. an earlier attempt landed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from offering_sync.engine.state import Item, RunState
@@ -111,6 +112,10 @@ class Loader:
     def _requests(self, items: list[Item], overwrite: bool) -> list[WriteRequest]:
         run = self.run
         target = run.p.target
+        if overwrite and "merge" in run.policy.ownership.values():
+            sent = run.store.last_sent(run.name, [i.external_id for i in items])
+            return [replace(_request(i, None), previous=_json(sent.get(i.external_id)))
+                    for i in items]
         if overwrite or target.upsert_key or not items:
             return [_request(i, None) for i in items]
         known = run.store.open_intents(run.name, [i.external_id for i in items])
@@ -246,6 +251,14 @@ def _with_target(request: WriteRequest, target_id: str | None) -> WriteRequest:
                         request.revive)
 
 
+def _json(text: str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _fingerprint(payload: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     if not fields:
         return dict(payload)
@@ -257,6 +270,6 @@ def _verb(action: str) -> str:
             "deactivated": "deactivate", "deleted": "delete"}.get(action, action)
 
 
-def _sent(result: LoadResult | None, item: Item) -> str:
-    body = result.sent if result is not None and result.sent is not None else item.payload
-    return json.dumps(body, default=str, sort_keys=True)
+def _sent(_result: LoadResult | None, item: Item) -> str:
+    """What we wrote: our mapped payload (the fields we own; the hash is of this)."""
+    return json.dumps(item.payload, default=str, sort_keys=True)

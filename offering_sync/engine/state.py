@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from offering_sync.diff import content_hash
 from offering_sync.engine.options import Counts, Pipeline, SyncOptions
 from offering_sync.records import Raw, WritePolicy
-from offering_sync.state import DeadLetter, StateStore
+from offering_sync.state import DeadLetter, LogEntry, StateStore
 
 __all__ = ["BatchRunner", "Item", "RunState", "dump", "storable"]
 
@@ -81,10 +81,13 @@ class RunState:
     def failure(self, stage: str, source_id: str | None, external_id: str | None,
                 field: str | None, error: str, raw: Any, *, previous: DeadLetter | None,
                 raw_hash: str | None = None) -> dict[str, Any]:
-        """A dead letter, scheduled for retry in 1, 2, 4 … runs and parked after too many."""
+        """A dead letter, retried by later runs and parked for a human after ``max_attempts``.
+
+        It is due again on the next two runs, then after 2, 4, 8 … runs (capped at 32).
+        """
         attempts = (previous.attempts + 1) if previous is not None else 1
         parked = attempts >= self.opt.max_attempts
-        backoff = min(2 ** (attempts - 1), _MAX_BACKOFF_RUNS)
+        backoff = min(2 ** max(attempts - 2, 0), _MAX_BACKOFF_RUNS)
         self._note(stage, field, error, source_id)
         self.log.debug("dead letter (%s): %s", stage, error)
         return {"stage": stage, "source_id": storable(source_id, _ID_CHARS),
@@ -113,9 +116,11 @@ class RunState:
         """Write dead letters that belong to no batch (extract, map and validate failures)."""
         if not failures or self.opt.dry_run:
             return
+        log = [LogEntry(f.get("source_id"), f.get("external_id"), None, "fail", "failed",
+                        error=f["error"]) for f in failures]
         self.store.record_batch(run_id=self.run_id, pipeline=self.name,
                                 source=self.p.source.system, target=self.p.target.system,
-                                loaded=(), failed=failures, counts=self.totals())
+                                loaded=(), failed=failures, counts=self.totals(), log=log)
 
 
 def _pattern(error: str, source_id: str | None) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, insert, or_, select
 
 from offering_sync.state.base import aware, now
 from offering_sync.state.dead_letters import DeadLettersMixin
+from offering_sync.state.links import chunks
 from offering_sync.state.tables import sync_log, token_mints, tokens
 
 __all__ = ["HistoryMixin", "LogRow"]
@@ -53,6 +54,21 @@ class HistoryMixin(DeadLettersMixin):
             rows = conn.execute(query).mappings().all()
         return [LogRow(**{**dict(r), "created_at": aware(r["created_at"]) or now()})
                 for r in rows]
+
+    def last_sent(self, pipeline: str, external_ids: list[str]) -> dict[str, str]:
+        """The payload of each record's last successful write (for list merges)."""
+        found: dict[str, str] = {}
+        with self._tx() as conn:
+            for chunk in chunks(list(dict.fromkeys(external_ids))):
+                newest = select(func.max(sync_log.c.id)).where(
+                    sync_log.c.pipeline == pipeline, sync_log.c.status == "ok",
+                    sync_log.c.payload.is_not(None), sync_log.c.external_id.in_(chunk),
+                ).group_by(sync_log.c.external_id).scalar_subquery()
+                for ext, payload in conn.execute(select(sync_log.c.external_id,
+                                                        sync_log.c.payload)
+                                                 .where(sync_log.c.id.in_(newest))):
+                    found[ext] = payload
+        return found
 
     def prune_log(self, older_than_days: float) -> int:
         """Delete log rows older than the retention period; returns how many."""
