@@ -132,7 +132,7 @@ def test_soak(tmp_path):
                 "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "40", "OFFERING_SYNC_MAX_FAILURE_RATIO": "1"}
         systems.faults(on=True)
         started = time.monotonic()
-        for round_ in range(ROUNDS):
+        for _round in range(ROUNDS):
             procs = []
             for source, target in PIPELINES:
                 env = {**base, **systems.env(source, target)}
