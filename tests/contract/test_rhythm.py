@@ -20,10 +20,13 @@ def token(client: TestClient) -> dict[str, str]:
 
 
 def test_the_create_example_of_the_docs_is_refused_for_its_id_and_accepted_without():
+    """The docs' example omits ``eligibility_requirements``, which their schema requires: the
+    emulator holds to the schema, so the example is completed with an empty object."""
     app = rhythm.create_app()
     client = TestClient(app)
     auth = token(client)
-    example = fixture_json("rhythm", "create_request_example.json")
+    example = {**fixture_json("rhythm", "create_request_example.json"),
+               "eligibility_requirements": {}}
     refused = client.post(BASE, json=example, headers=auth)
     assert refused.status_code == 400 and "ID should not be specified" in refused.json()["message"]
     example.pop("id")
@@ -68,7 +71,8 @@ def test_the_target_creates_with_our_key_and_updates_with_the_current_version():
     payload = {"sys_external_id": "x:1", "name": "A", "course_id": "c", "timezone": "UTC",
                "start_date": "2026-01-01T10:00:00Z", "end_date": "2026-01-02T10:00:00Z",
                "capacity_options": {"capacity": 0}, "training_location_id": "l",
-               "training_provider_id": "p"}
+               "training_provider_id": "p", "credits_to_assign": [],
+               "eligibility_requirements": {}}
     (created,) = target.upsert([payload], overwrite=False)
     assert created.ok and system.stored()[created.target_id]["sys_external_id"] == "x:1"
     system.app.state.tenant.records[created.target_id]["sys_version"] = 7  # someone edited
@@ -83,7 +87,8 @@ def test_a_record_created_by_a_run_that_died_is_found_by_its_external_id():
     payload = {"sys_external_id": "x:9", "name": "A", "course_id": "c", "timezone": "UTC",
                "start_date": "2026-01-01T10:00:00Z", "end_date": "2026-01-02T10:00:00Z",
                "capacity_options": {"capacity": 3}, "training_location_id": "l",
-               "training_provider_id": "p"}
+               "training_provider_id": "p", "credits_to_assign": [],
+               "eligibility_requirements": {}}
     system.target().upsert([payload], overwrite=False)
     (again,) = system.target().upsert([payload], overwrite=False)  # a new run, no link
     assert again.ok and len(system.stored()) == 1
@@ -101,12 +106,12 @@ def test_a_missing_record_says_missing_so_the_engine_creates_it():
     assert result.conflict == "missing"
 
 
-def test_a_wrong_audience_is_refused():
+def test_a_wrong_audience_is_refused_with_401_as_the_troubleshooting_page_says():
     client = TestClient(rhythm.create_app())
     answer = client.post("/oauth/token", json={
         "grant_type": "client_credentials", "client_id": rhythm.DEMO_CLIENT_ID,
         "client_secret": rhythm.DEMO_CLIENT_SECRET, "audience": "https://elsewhere"})
-    assert answer.status_code == 403
+    assert answer.status_code == 401 and answer.json()["error"] == "access_denied"
 
 
 def test_bad_credentials_are_a_typed_error():

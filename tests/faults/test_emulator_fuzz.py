@@ -120,16 +120,6 @@ def test_rhythm_writes_answer_a_record_or_a_message(body, method):
 
 
 @FAST
-@given(json_value, st.dictionaries(st.sampled_from(["fields", "exclusiveStartKey"]), text))
-def test_rhythm_search_answers_items_or_a_message(body, params):
-    response = RH.post("/courseOfferings/demo-tenant/search", params=params,
-                       content=json.dumps(body), headers=RH_AUTH)
-    assert response.status_code in (200, 400), response.text
-    payload = response.json()
-    assert ("Items" in payload) if response.status_code == 200 else set(payload) == {"message"}
-
-
-@FAST
 @given(st.dictionaries(st.sampled_from(["title", "matchStrings", "startDate", "endDate", "x"]),
                        json_value, max_size=5) | json_value)
 def test_smarterproctoring_create_answers_an_offering_or_a_boom_error(body):
