@@ -7,8 +7,6 @@ or raises the vendor's 401 (``VendorError``). The scheme is declared through Fas
 classes (without their own errors), so the emulator's OpenAPI says where the token goes.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Annotated, Any
 

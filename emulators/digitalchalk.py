@@ -263,10 +263,16 @@ def no_writes() -> JSONResponse:
     raise VendorError(405, "Method not allowed for offerings")
 
 
-for _path in ("/offerings", "/offerings/{offering_id}"):
-    for _method in ("POST", "PUT", "DELETE", "PATCH"):
-        router.add_api_route(_path, no_writes, methods=[_method],
-                             name=f"no_{_method.lower()}{_path.replace('/', '_')}")
+def no_writes_to_one(offering_id: str) -> JSONResponse:
+    """Our reading, as ``no_writes``, for one offering's URL."""
+    return no_writes()
+
+
+for _method in ("POST", "PUT", "DELETE", "PATCH"):
+    router.add_api_route("/offerings", no_writes, methods=[_method],
+                         name=f"no_{_method.lower()}_offerings")
+    router.add_api_route("/offerings/{offering_id}", no_writes_to_one, methods=[_method],
+                         name=f"no_{_method.lower()}_offering")
 
 
 @admin.get("/stats")

@@ -39,6 +39,7 @@ from offering_sync.emulators.answers import (
 )
 from offering_sync.emulators.auth import header_auth
 from offering_sync.emulators.faults import Faults, install_faults
+from offering_sync.emulators.rhythm_schema import EXAMPLE_DATES
 
 __all__ = ["DEMO_INSTALL", "DEMO_TOKEN", "Install", "OfferingPayload", "create_app", "router"]
 
@@ -67,7 +68,11 @@ def _ends_in_z(value: str) -> str:
     return value
 
 
-IsoZ = Annotated[str, AfterValidator(_ends_in_z), Field(pattern=".*Z$")]
+IsoZ = Annotated[str, AfterValidator(_ends_in_z),
+                 Field(json_schema_extra={"pattern": EXAMPLE_DATES.replace("Z$", r"\.000Z$"),
+                                          "example": "1970-01-01T00:00:00.000Z"})]
+"""``pattern: .*Z`` and ``x-format: isoDate`` (openapi.json): checked by parsing; the OpenAPI
+pattern only describes the usual form, for fuzzing."""
 
 
 class OfferingPayload(BaseModel):
@@ -200,6 +205,8 @@ def _joi(errors: Sequence[Any]) -> VendorError:
         return VendorError(400, f'"{name}" must be less than or equal to {ctx.get("le")}')
     if kind == "greater_than_equal":
         return VendorError(400, f'"{name}" must be greater than or equal to {ctx.get("ge")}')
+    if kind not in ("string_pattern_mismatch", "value_error"):
+        return VendorError(400, f'"{name}" is invalid')
     pattern = ".*Z" if name in ("startDate", "endDate") else ctx.get("pattern", "")
     shown = str(value)[:100] if not isinstance(value, dict | list) else "[object]"
     return VendorError(400, f'"{name}" with value "{shown}" fails to match the required '
