@@ -1,10 +1,18 @@
 """Rhythm connector against its emulator and the vendor's own examples."""
 
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from offering_sync.connectors import MAPPINGS_DIR
+from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.rhythm import LIST_FIELDS, RhythmSettings, RhythmSource
 from offering_sync.emulators import rhythm
-from offering_sync.errors import Unauthorized
+from offering_sync.errors import Rejected, Unauthorized
+from offering_sync.mapping.loader import load_mapping
 from tests.conftest import fixture_json
 from tests.systems import System
 
@@ -46,23 +54,82 @@ def test_get_by_id_honours_fields_and_consistent_read():
     assert set(answer.json()) == {"id", "name"}
 
 
-def test_the_source_pages_with_exclusive_start_key_until_the_end():
-    system = System("rhythm", 250)
+@pytest.mark.parametrize("paging", ["object", "string"])
+def test_the_source_reads_past_page_one_with_either_key_shape(paging):
+    system = System("rhythm", 250, paging=paging)
     pages = list(system.source().pages())
     assert [len(p.records) for p in pages] == [100, 100, 50]
     assert len({r["id"] for p in pages for r in p.records}) == 250
 
 
-def test_incremental_reads_search_on_last_modified():
-    from datetime import UTC, datetime, timedelta
+@pytest.mark.parametrize("paging", ["object", "string"])
+def test_resume_from_a_checkpoint_continues_without_repeats(paging):
+    system = System("rhythm", 250, paging=paging)
+    first = next(iter(system.source().pages()))
+    rest = [r["id"] for p in system.source().pages(resume=first.checkpoint) for r in p.records]
+    ids = [r["id"] for r in first.records] + rest
+    assert len(ids) == len(set(ids)) == 250
 
-    system = System("rhythm", 20)
-    later = (datetime.now(UTC) + timedelta(seconds=5))
+
+def test_a_bare_array_listing_is_read_as_one_page():
+    pages = list(System("rhythm", 130, paging="array").source().pages())
+    assert [len(p.records) for p in pages] == [130]
+
+
+@pytest.mark.parametrize("key,sent", [
+    ({"tenant_id": "t", "id": "a b"}, '{"tenant_id":"t","id":"a b"}'),
+    ({"id": "x", "tenant_id": "t"}, '{"id":"x","tenant_id":"t"}'),  # the server's order kept
+    ("opaque/+==", "opaque/+=="),
+])
+def test_the_paging_key_goes_back_exactly_as_the_server_gave_it(key, sent):
+    seen = []
+
+    def vendor(request):
+        seen.append(request.url.params.get("exclusiveStartKey"))
+        if len(seen) == 1:
+            return httpx.Response(200, json={"Count": 1, "Items": [{"id": "1"}],
+                                             "LastEvaluatedKey": key})
+        return httpx.Response(200, json={"Count": 1, "Items": [{"id": "2"}]})
+
+    client = httpx.Client(transport=httpx.MockTransport(vendor), base_url="http://rhythm/")
+    source = RhythmSource(HttpCaller(client, "rhythm"), RhythmSettings(tenant_id="t"))
+    assert [r["id"] for p in source.pages() for r in p.records] == ["1", "2"]
+    assert seen == [None, sent]
+
+
+def test_a_key_that_does_not_advance_is_an_error_not_a_silent_end():
+    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json={
+        "Count": 1, "Items": [{"id": "1"}], "LastEvaluatedKey": "same"})), base_url="http://r/")
+    source = RhythmSource(HttpCaller(client, "rhythm"), RhythmSettings(tenant_id="t"))
+    with pytest.raises(Rejected, match="did not advance"):
+        list(source.pages())
+
+
+def test_incremental_reads_use_only_the_listing_and_keep_what_changed_since():
+    system = System("rhythm", 150)
+    later = datetime.now(UTC) + timedelta(seconds=5)
     one = next(iter(system.stored()))
     system.app.state.tenant.records[one]["sys_last_modified_at"] = \
         (later + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    records = [r for p in system.source().pages(since=later) for r in p.records]
+    source = system.source()
+    records = [r for p in source.pages(since=later) for r in p.records]
     assert [r["id"] for r in records] == [one]
+    assert source.http.calls == 2  # the two pages of the listing, nothing else
+
+
+def test_the_listing_asks_only_for_what_the_mapping_reads_and_keeps_versions():
+    record = next(iter(System("rhythm", 3).source().pages())).records[0]
+    assert set(record) <= set(LIST_FIELDS)
+    assert {"id", "sys_version", "sys_last_modified_at"} <= set(record)
+    assert "fee_id" not in record and "eligibility_requirements" not in record
+
+
+def test_list_fields_cover_every_field_the_shipped_mapping_reads():
+    spec = load_mapping(MAPPINGS_DIR / "rhythm_to_canonical.yaml").spec
+    read = {path for rule in spec.fields.values()
+            for path in [rule.from_, *(rule.coalesce or [])] if path}
+    tops = {re.split(r"[.\[]", path)[0] for path in read}
+    assert tops <= set(LIST_FIELDS)
 
 
 def test_the_target_creates_with_our_key_and_updates_with_the_current_version():
