@@ -19,13 +19,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse as _JSONResponse
 from starlette.exceptions import HTTPException
 
-__all__ = ["MAX_DEPTH", "ErrorBody", "JSONResponse", "VendorError", "check_json", "checked_body",
-           "field_path", "install_vendor_errors"]
+__all__ = ["EXAMPLE_DATES", "MAX_DEPTH", "ErrorBody", "JSONResponse", "VendorError", "check_json",
+           "checked_body", "field_path", "install_vendor_errors"]
 
 ErrorBody = Callable[[int, str], Any]
 """Renders ``(status, message)`` as the vendor's error body."""
 Describe = Callable[[Sequence[Any]], "VendorError"]
 """Turns pydantic's validation errors into the vendor's answer."""
+
+EXAMPLE_DATES = (r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+                 r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$")
+"""The usual form of a UTC date-time, for the emulators' OpenAPI: fuzzers then make valid ones
+(the emulators themselves parse dates rather than match this)."""
 
 MAX_DEPTH = 32
 """Deepest JSON nesting accepted: our reading (no vendor documents one); real records are < 8."""

@@ -22,8 +22,6 @@ There is no search call and no modified-since filter: undocumented paths answer 
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from offering_sync.emulators.answers import (
 )
 from offering_sync.emulators.auth import bearer_auth
 from offering_sync.emulators.faults import Faults, install_faults
+from offering_sync.emulators.rhythm_keys import Paging, key_in, key_out
 from offering_sync.emulators.rhythm_schema import OfferingBody
 from offering_sync.emulators.rhythm_store import DEMO_TENANT, TARGET_ONLY_FIELDS, Tenant
 from offering_sync.emulators.rhythm_tokens import AUDIENCE, accept_bearer
@@ -50,7 +49,6 @@ __all__ = ["AUDIENCE", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "DEMO_TENANT",
 
 DEMO_CLIENT_ID, DEMO_CLIENT_SECRET = "rhythm-demo-client", "rhythm-demo-secret"
 PAGE_SIZE = 100  # our reading: DynamoDB pages at 1 MB; no page size is documented
-Paging = Literal["object", "string", "array"]
 WebinarRule = Literal["when_enabled", "always"]
 
 
@@ -150,11 +148,11 @@ def list_offerings(request: Request, tenant: Annotated[Tenant, Depends(tenant_fo
             raise VendorError(400, "exclusiveStartKey was not handed out by this listing")
         items, _ = tenant.scan(None, len(tenant.records) + len(tenant.recent), stale_for=stale)
         return JSONResponse([_project(r, fields) for r in items])
-    after = _key_in(config.paging, tenant.tenant_id, start)
+    after = key_in(config.paging, tenant.tenant_id, start)
     items, more = tenant.scan(after, config.page_size, stale_for=stale)
     body: dict[str, Any] = {"Count": len(items), "Items": [_project(r, fields) for r in items]}
     if more:
-        body["LastEvaluatedKey"] = _key_out(config.paging, tenant.tenant_id, items[-1]["id"])
+        body["LastEvaluatedKey"] = key_out(config.paging, tenant.tenant_id, items[-1]["id"])
     return JSONResponse(body)
 
 
@@ -285,42 +283,3 @@ def _copy(source: Any, target: dict[str, Any], parts: list[str]) -> None:
     child = target.setdefault(head, {})
     if isinstance(child, dict):
         _copy(source[head], child, rest)
-
-
-class _Pairs(list[tuple[str, Any]]):
-    """A JSON object's members in the order they were written."""
-
-
-def _key_out(paging: Paging, tenant_id: str, last_id: str) -> Any:
-    if paging == "object":
-        return {"tenant_id": tenant_id, "id": last_id}
-    raw = json.dumps([tenant_id, last_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _key_in(paging: Paging, tenant_id: str, given: str | None) -> str | None:
-    """The id to continue after, when ``given`` is exactly a key this listing handed out.
-
-    Raises:
-        VendorError: 400 for anything else (a Python repr, keys re-ordered or missing).
-    """
-    if given is None:
-        return None
-    refused = VendorError(400, "exclusiveStartKey is not a LastEvaluatedKey of this listing")
-    if paging == "object":
-        try:
-            pairs = json.loads(given, object_pairs_hook=_Pairs)
-        except (ValueError, RecursionError):
-            raise refused from None
-        if not isinstance(pairs, _Pairs) or [k for k, _ in pairs] != ["tenant_id", "id"] \
-                or pairs[0][1] != tenant_id or not isinstance(pairs[1][1], str):
-            raise refused
-        return pairs[1][1]
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(given + "=" * (-len(given) % 4)))
-    except (ValueError, RecursionError):
-        raise refused from None
-    if not (isinstance(decoded, list) and len(decoded) == 2 and decoded[0] == tenant_id
-            and isinstance(decoded[1], str)) or _key_out(paging, *decoded) != given:
-        raise refused
-    return str(decoded[1])

@@ -18,8 +18,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from offering_sync.countries import ISO_3166_ALPHA2
+from offering_sync.emulators.answers import EXAMPLE_DATES
 
-__all__ = ["COUNTRIES", "EXAMPLE_DATES", "TYPES", "OfferingBody"]
+__all__ = ["COUNTRIES", "TYPES", "OfferingBody"]
 
 TYPES = ("in person", "on-demand", "virtual")
 COUNTRIES = tuple(sorted(ISO_3166_ALPHA2))
@@ -36,8 +37,6 @@ def _iso_z(value: str) -> str:
     return value
 
 
-EXAMPLE_DATES = (r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
-                  r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$")
 IsoZ = Annotated[str, AfterValidator(_iso_z),
                  Field(json_schema_extra={"format": "date-time", "pattern": EXAMPLE_DATES})]
 """Checked by parsing; the OpenAPI pattern only describes the usual form, for fuzzing."""

@@ -19,16 +19,11 @@ and empty pieces dropped.
 
 from __future__ import annotations
 
-import secrets
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from offering_sync.emulators.answers import (
     JSONResponse,
@@ -39,12 +34,11 @@ from offering_sync.emulators.answers import (
 )
 from offering_sync.emulators.auth import header_auth
 from offering_sync.emulators.faults import Faults, install_faults
-from offering_sync.emulators.rhythm_schema import EXAMPLE_DATES
+from offering_sync.emulators.smarterproctoring_store import DEMO_INSTALL, Install, OfferingPayload
 
 __all__ = ["DEMO_INSTALL", "DEMO_TOKEN", "Install", "OfferingPayload", "create_app", "router"]
 
 DEMO_TOKEN = "sp-demo-token"  # noqa: S105 - the emulator's published demo token
-DEMO_INSTALL = "AI" + "0123456789abcdef" * 2
 INSTALL_PATTERN = r"^AI[a-f0-9]{32}$"
 OFFERING_PATTERN = r"^CO[a-f0-9]{32}$"
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
@@ -56,95 +50,6 @@ _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not
 def boom(status: int, message: str) -> dict[str, Any]:
     """A hapi/Boom error body (our reading, seed-apis.md §3.4)."""
     return {"statusCode": status, "error": _REASONS.get(status, "Error"), "message": message}
-
-
-def _ends_in_z(value: str) -> str:
-    try:
-        if not value.endswith("Z"):
-            raise ValueError
-        datetime.fromisoformat(value[:-1] + "+00:00")
-    except ValueError:
-        raise ValueError("fails to match the required pattern: /.*Z/") from None
-    return value
-
-
-IsoZ = Annotated[str, AfterValidator(_ends_in_z),
-                 Field(json_schema_extra={"pattern": EXAMPLE_DATES.replace("Z$", r"\.000Z$"),
-                                          "example": "1970-01-01T00:00:00.000Z"})]
-"""``pattern: .*Z`` and ``x-format: isoDate`` (openapi.json): checked by parsing; the OpenAPI
-pattern only describes the usual form, for fuzzing."""
-
-
-class OfferingPayload(BaseModel):
-    """The add/update body (``Model19``/``Model153`` in openapi.json; seed 002)."""
-
-    model_config = ConfigDict(extra="ignore", strict=True,
-                              json_schema_extra={"additionalProperties": False})
-
-    title: str = Field(min_length=1, description="Human-readable title for the course offering")
-    matchStrings: str = Field(min_length=1,  # noqa: N815 - the vendor's name
-                              description="Comma-separated list of text patterns")
-    startDate: IsoZ | None = None  # noqa: N815
-    endDate: IsoZ | None = None  # noqa: N815
-
-
-def _stamp(moment: float) -> str:
-    when = datetime.fromtimestamp(moment, UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
-class Install:
-    """One install's course offerings by SID, in creation order."""
-
-    def __init__(self, sid: str = DEMO_INSTALL, clock: Callable[[], float] = time.time) -> None:
-        self.sid = sid
-        self.clock = clock
-        self.offerings: dict[str, dict[str, Any]] = {}
-        self.lock = threading.Lock()
-
-    def seed(self, count: int) -> list[str]:
-        """Add generated offerings (terms, as proctoring installs usually hold)."""
-        sids = []
-        for index in range(count):
-            start = datetime(2026, 1, 12, tzinfo=UTC) + timedelta(days=7 * index)
-            sids.append(self.save(None, {
-                "title": f"Term {index} Spring 2026",
-                "matchStrings": f"SP26-{index},Spring 2026 {index}",
-                "startDate": start.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                "endDate": (start + timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            })["sid"])
-        return sids
-
-    def seed_hand_made(self) -> dict[str, str]:
-        """Offerings an administrator made by hand; returns their SIDs by a short name.
-
-        Two same-title "CPR Certification" offerings in different months (normal for one
-        course) and an ACLS offering whose match strings are not its title.
-        """
-        made: dict[str, dict[str, Any]] = {
-            "cpr_october": {"title": "CPR Certification", "matchStrings": "CPR-OCT,CPR 10/2026",
-                            "startDate": "2026-10-05T13:00:00.000Z",
-                            "endDate": "2026-10-05T17:00:00.000Z"},
-            "cpr_november": {"title": "CPR Certification", "matchStrings": "CPR-NOV,CPR 11/2026",
-                             "startDate": "2026-11-09T14:00:00.000Z",
-                             "endDate": "2026-11-09T18:00:00.000Z"},
-            "acls": {"title": "Advanced Cardiac Life Support", "matchStrings": "ACLS,ACLS-2026",
-                     "startDate": "2026-09-01T00:00:00.000Z", "endDate": None},
-        }
-        return {name: self.save(None, body)["sid"] for name, body in made.items()}
-
-    def save(self, sid: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        """Create (``sid`` None) or fully replace an offering."""
-        with self.lock:
-            now = _stamp(self.clock())
-            sid = sid or "CO" + secrets.token_hex(16)
-            old = self.offerings.get(sid, {})
-            record = {"sid": sid, "lastActivityDate": now, "title": body["title"],
-                      "matchStrings": [s for s in str(body["matchStrings"]).split(",") if s],
-                      "startDate": body.get("startDate"), "endDate": body.get("endDate"),
-                      "createdDate": old.get("createdDate", now), "editDate": now}
-            self.offerings[sid] = record
-            return record
 
 
 @dataclass
