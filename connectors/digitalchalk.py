@@ -3,7 +3,8 @@
 Docs: https://developer.digitalchalk.com/document/rest-api-v5/ (getting-started, using-oauth-2-0,
 limit-and-offset, offerings/get-offerings). A long-lived token from the web UI is sent as
 ``Authorization: Bearer``. Lists page with ``limit`` (default 15, max 100) and zero-based
-``offset`` and answer ``{results, next, prev}``; the docs also show a bare array, so both are read.
+``offset`` and answer ``{results, next, prev}``, ``next`` absent on the last page; the docs also
+show a bare array, which has no end signal, so it is read until a page comes back empty.
 There is no modified-date filter: incremental runs are full scans diffed by content hash, and
 ``since``/``until`` select on ``createdDate``.
 """
@@ -83,8 +84,13 @@ class DigitalChalkSource(HttpConnector[DigitalChalkSettings]):
               resume: str | None = None) -> Iterator[Page]:
         """Yield pages of offerings; ``resume`` is the offset a previous page's checkpoint gave.
 
+        The end of the listing is the vendor's own signal: an envelope without ``next``
+        (limit-and-offset). A bare array carries none, and a page may be short while more
+        follow, so it is read until a page comes back empty (issue 9.6).
+
         Raises:
             ConnectorError: the list call failed after retries.
+            Rejected: the server's paging did not advance.
         """
         limit = self.settings.page_size
         offset = int(resume) if resume else 0
@@ -94,8 +100,11 @@ class DigitalChalkSource(HttpConnector[DigitalChalkSettings]):
                                       params={**params, "limit": limit, "offset": offset})
             body = self.http.json(response)
             records, bad, next_link = _read_page(body)
-            yield Page(records, checkpoint=str(offset + len(records) + len(bad)), bad=bad)
-            following = _next_offset(next_link, body, offset, limit, len(records) + len(bad))
+            count = len(records) + len(bad)
+            if isinstance(body, list) and not count:
+                return  # a bare array's only end signal: an empty page
+            yield Page(records, checkpoint=str(offset + count), bad=bad)
+            following = _next_offset(next_link, body, offset, count)
             if following is None:
                 return
             if following <= offset:
@@ -164,15 +173,16 @@ def _read_page(body: Any) -> tuple[list[Raw], list[tuple[str | None, str, str]],
     return records, bad, next_link if isinstance(next_link, str) else None
 
 
-def _next_offset(link: str | None, body: Any, offset: int, limit: int, count: int) -> int | None:
+def _next_offset(link: str | None, body: Any, offset: int, count: int) -> int | None:
+    """Where the next page starts, or None at the end of the listing."""
     if link:
         values = parse_qs(urlsplit(link).query).get("offset")
         if values and values[0].isdigit():
             return int(values[0])
         return offset + count
-    if isinstance(body, list) and count >= limit:
-        return offset + count  # bare array: a full page may have a successor
-    return None
+    if isinstance(body, list):
+        return offset + count  # no end signal in a bare array: ask until a page is empty
+    return None  # an envelope without ``next`` (or a lone object) is the last page
 
 
 SYSTEM = SystemSpec(

@@ -2,14 +2,17 @@
 
 Docs: docs.api.rhythmsoftware.com (getcourseoffering, Course-Offerings tag, tutorials). Auth0
 client credentials for audience ``https://api.rhythmsoftware.com`` (tokens last 24 h and a tenant
-may mint 1,000 a month, so one token serves a whole run). Incremental reads search on
-``sys_last_modified_at``; creates let Rhythm generate the id, carrying our key in
+may mint 1,000 a month, so one token serves a whole run). Reads use only documented calls: the
+listing (with ``fields`` narrowed) is read in full, since no modified-since filter is documented,
+and incremental runs keep what changed by ``sys_last_modified_at``; creates let Rhythm generate
+the id, carrying our key in
 ``sys_external_id``; updates PUT the full record with the ``sys_version`` just read, and read it
 again once on a 409. A per-record API, driven with bounded concurrency.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -28,16 +31,14 @@ from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall, SystemSpec
 from offering_sync.settings import read_settings
 
-__all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "RhythmSettings", "RhythmSource",
-           "RhythmTarget", "mapping_settings"]
+__all__ = ["LIST_FIELDS", "PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "RhythmSettings",
+           "RhythmSource", "RhythmTarget", "mapping_settings"]
 
 AUDIENCE = "https://api.rhythmsoftware.com"
 TOKEN = ApiCall("POST", "{auth_url}", doc="tutorials/authentication",
                 note="Auth0 client credentials, audience api.rhythmsoftware.com")
 LIST = ApiCall("GET", "courseOfferings/{tenant}", doc="seed-apis.md §2.3", basis="reading",
-               note="fields, exclusiveStartKey")
-SEARCH = ApiCall("POST", "courseOfferings/{tenant}/search", doc="none", basis="reading",
-                 note="sys_last_modified_at criteria")
+               note="fields, exclusiveStartKey; read in full: no modified filter is documented")
 CREATE = ApiCall("POST", "courseOfferings/{tenant}", doc="openapi Course-Offerings tag")
 GET = ApiCall("GET", "courseOfferings/{tenant}/{id}", doc="getcourseoffering (seed 001)",
               note="fields, consistentRead")
@@ -55,6 +56,12 @@ RECORD_FIELDS = frozenset({
     "sell_from", "sell_until", "event_id", "fee_id", "program_ids", "sys_created_at",
     "sys_last_modified_at", "sys_version", "sys_external_id", "sys_locked",
 })
+LIST_FIELDS = ("id", "name", "description", "short_description", "course_id", "type",
+               "start_date", "end_date", "timezone", "capacity_options", "training_location_id",
+               "instructor_id", "additional_instructor_ids", "address", "custom_field_values",
+               "sys_external_id", "sys_created_at", "sys_last_modified_at", "sys_version")
+"""What the listing asks for (``fields``): what rhythm_to_canonical.yaml reads, plus the version
+and modification time a run needs to skip unchanged records (a test keeps the two in step)."""
 PAYLOAD_FIELDS = RECORD_FIELDS - {"id", "sys_created_at", "sys_last_modified_at", "sys_version",
                                   "sys_locked"}
 
@@ -101,7 +108,11 @@ def _caller(settings: RhythmSettings, system: str, retry: RetryPolicy | None) ->
 
 
 class RhythmSource(HttpConnector[RhythmSettings]):
-    """Streams a tenant's course offerings; incremental through search on last-modified."""
+    """Streams a tenant's course offerings from the listing.
+
+    The listing is the only documented way to read them all; incremental runs filter on
+    ``sys_last_modified_at`` after reading.
+    """
 
     system = "rhythm"
     id_field = "id"
@@ -111,41 +122,47 @@ class RhythmSource(HttpConnector[RhythmSettings]):
 
     def __init__(self, http: HttpCaller, settings: RhythmSettings) -> None:
         super().__init__(http, settings)
-        self.fields = ",".join(sorted(RECORD_FIELDS))
-
+        self.fields = ",".join(LIST_FIELDS)
 
     def pages(self, *, since: datetime | None = None, until: datetime | None = None,
               resume: str | None = None) -> Iterator[Page]:
-        """Pages of offerings; ``resume`` is the ``exclusiveStartKey`` a page's checkpoint gave.
+        """Pages of offerings modified within ``[since, until]``; ``resume`` is a checkpoint.
+
+        No modified-since filter is documented (seed-apis.md §2.4), so the listing is read in
+        full and filtered here; each record keeps ``sys_version`` and ``sys_last_modified_at``
+        so unchanged ones can be skipped before mapping. The continuation key goes back exactly
+        as the server gave it: a string as is, an object JSON-encoded (compact, key order kept).
 
         Raises:
-            ConnectorError: a list or search call failed after retries.
+            ConnectorError: a list call failed after retries.
+            Rejected: the listing's body or paging is not one we can follow.
         """
-        path = f"courseOfferings/{self.settings.tenant_id}"
-        criteria = _criteria(since, until)
+        path = LIST.url(tenant=self.settings.tenant_id)
         start = resume
         while True:
-            params = {"fields": self.fields, **({"exclusiveStartKey": start} if start else {})}
-            if criteria:
-                response = self.http.send("POST", path + "/search", idempotent=True,
-                                          params=params, json={"criteria": criteria})
-            else:
-                response = self.http.send("GET", path, idempotent=True, params=params)
-            body = self.http.json(response)
-            items = body.get("Items", []) if isinstance(body, dict) else body
-            records = [i for i in items if isinstance(i, dict)]
+            params = {"fields": self.fields}
+            if start is not None:
+                params["exclusiveStartKey"] = start
+            body = self.http.json(self.http.send(LIST.method, path, idempotent=True,
+                                                 params=params))
+            items, key = _read_listing(body, self.system)
+            records = [i for i in items if isinstance(i, dict) and _modified_within(i, since,
+                                                                                      until)]
             bad = [(None, "offering is not a JSON object", repr(i)[:2000])
                    for i in items if not isinstance(i, dict)]
-            last = body.get("LastEvaluatedKey") if isinstance(body, dict) else None
-            yield Page(records, checkpoint=last, bad=bad)
-            if not last or last == start:
+            following = _encode_key(key)
+            yield Page(records, checkpoint=following, bad=bad)
+            if following is None:
                 return
-            start = str(last)
+            if following == start:
+                raise Rejected(f"paging did not advance past {start[:200]}", system=self.system)
+            start = following
 
+    def read_ids(self, ids: Sequence[str]) -> Iterator[Page]:
+        """Re-read offerings by id: the documented GET with the listing's ``fields`` (seed 001)."""
+        return iter(pages_by_id(ids, self._read_one))
 
-def _read_ids(self: RhythmSource, ids: Sequence[str]) -> Iterator[Page]:
-    """Re-read offerings by id with the documented GET and the listing's ``fields`` (seed 001)."""
-    def one(offering_id: str) -> Raw | None:
+    def _read_one(self, offering_id: str) -> Raw | None:
         try:
             response = self.http.send(GET.method, GET.url(tenant=self.settings.tenant_id,
                                                           id=offering_id),
@@ -158,10 +175,6 @@ def _read_ids(self: RhythmSource, ids: Sequence[str]) -> Iterator[Page]:
         body = self.http.json(response, offering_id)
         return body if isinstance(body, dict) else None
 
-    return iter(pages_by_id(ids, one))
-
-
-RhythmSource.read_ids = _read_ids  # type: ignore[attr-defined]
 
 
 class RhythmTarget(PerRecordTarget[RhythmSettings]):
@@ -291,25 +304,51 @@ def _instant(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _criteria(since: datetime | None, until: datetime | None) -> list[dict[str, str]]:
-    criteria = []
-    if since:
-        criteria.append({"field": "sys_last_modified_at", "operator": "greater than or equal to",
-                         "value": _iso(since)})
-    if until:
-        criteria.append({"field": "sys_last_modified_at", "operator": "less than or equal to",
-                         "value": _iso(until)})
-    return criteria
+def _read_listing(body: Any, system: str) -> tuple[list[Any], Any]:
+    """Items and continuation key from ``{Count, Items, LastEvaluatedKey}`` or a bare array.
+
+    The envelope is documented for the sibling lists; the bare array is what some Rhythm
+    lists answer (platform service-metadata; seed-apis.md §2.4) and carries no key.
+    """
+    if isinstance(body, list):
+        return body, None
+    if isinstance(body, dict):
+        items = body.get("Items")
+        return (items if isinstance(items, list) else []), body.get("LastEvaluatedKey")
+    raise Rejected("the course-offering listing is neither an object nor an array",
+                   system=system)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{moment.microsecond // 1000:03d}Z"
+def _encode_key(key: Any) -> str | None:
+    """``exclusiveStartKey`` for the next request: exactly what the server handed out."""
+    if key is None or key == "":
+        return None
+    if isinstance(key, str):
+        return key
+    return json.dumps(key, separators=(",", ":"), ensure_ascii=False)
+
+
+def _modified_within(record: Raw, since: datetime | None, until: datetime | None) -> bool:
+    """Whether ``sys_last_modified_at`` lies in ``[since, until]``; unknown times are kept."""
+    if since is None and until is None:
+        return True
+    value = record.get("sys_last_modified_at")
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return True  # no readable time: let the mapping decide rather than drop it
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    since, until = _aware(since), _aware(until)
+    return (since is None or moment >= since) and (until is None or moment <= until)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 SYSTEM = SystemSpec(
     slug="rhythm", title="Rhythm (Certifications API)", settings_class=RhythmSettings,
     make_source=RhythmSource.from_settings, make_target=RhythmTarget.from_settings,
     mapping_settings=mapping_settings, mappings_dir=MAPPINGS_DIR, record_fields=RECORD_FIELDS,
-    payload_fields=PAYLOAD_FIELDS, api_calls=(TOKEN, LIST, SEARCH, CREATE, GET, UPDATE),
+    payload_fields=PAYLOAD_FIELDS, api_calls=(TOKEN, LIST, CREATE, GET, UPDATE, DELETE),
     secrets=("client_id", "client_secret", "token"))

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -92,32 +93,42 @@ class SmarterProctoringSource(HttpConnector[SmarterProctoringSettings]):
 
     def pages(self, *, since: datetime | None = None, until: datetime | None = None,
               resume: str | None = None) -> Iterator[Page]:
-        """Pages by ``offset``/``limit`` until ``next`` is null.
+        """Pages by ``offset``/``limit`` until the listing says it is done.
+
+        The end is ``next`` null; where ``next`` is absent, ``offset`` reaching ``total``;
+        where both are absent (or the body is a bare array), a page that comes back empty.
+        The envelope is documented for the other lists, not this one (seed-apis.md §3.3).
 
         Raises:
             ConnectorError: a list call failed after retries.
+            Rejected: the body is not a listing, or paging did not advance.
         """
         offset = int(resume) if resume else 0
         limit = self.settings.page_size
         while True:
-            response = self.http.send("GET", self.path, idempotent=True,
-                                      params={"offset": offset, "limit": limit})
-            body = self.http.json(response)
-            items = body.get("results") or [] if isinstance(body, dict) else []
+            params: dict[str, Any] = {"limit": limit}
+            if offset:  # "For 1st query should pass as empty" (list-enrollment-exam-sessions)
+                params["offset"] = offset
+            body = self.http.json(self.http.send("GET", self.path, idempotent=True,
+                                                 params=params))
+            items = _results(body, self.system)
             records = [i for i in items if isinstance(i, dict)]
-            yield Page(records, checkpoint=str(offset + len(items)))
-            if not isinstance(body, dict) or not body.get("next") or not items:
+            bad = [(None, "offering is not a JSON object", repr(i)[:2000])
+                   for i in items if not isinstance(i, dict)]
+            yield Page(records, checkpoint=str(offset + len(items)), bad=bad)
+            following = _following(body, offset, len(items))
+            if following is None:
                 return
-            offset += len(items)
+            if following <= offset:
+                raise Rejected(f"paging did not advance past offset {offset}",
+                               system=self.system)
+            offset = following
 
+    def read_ids(self, ids: Sequence[str]) -> Iterator[Page]:
+        """Re-read offerings by SID (GET one is documented in openapi.json @ c04b69a)."""
+        target = SmarterProctoringTarget(self.http, self.settings)
+        return iter(pages_by_id(ids, lambda sid: target.fetch(sid, sid)))
 
-def _read_ids(self: SmarterProctoringSource, ids: Sequence[str]) -> Iterator[Page]:
-    """Re-read offerings by SID (GET one is documented in openapi.json @ c04b69a)."""
-    target = SmarterProctoringTarget(self.http, self.settings)
-    return iter(pages_by_id(ids, lambda sid: target.fetch(sid, sid)))
-
-
-SmarterProctoringSource.read_ids = _read_ids  # type: ignore[attr-defined]
 
 
 class SmarterProctoringTarget(PerRecordTarget[SmarterProctoringSettings]):
@@ -227,6 +238,33 @@ def _instant(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _results(body: Any, system: str) -> list[Any]:
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        results = body.get("results")
+        return results if isinstance(results, list) else []
+    raise Rejected("the course-offering listing is neither an object nor an array",
+                   system=system)
+
+
+def _following(body: Any, offset: int, count: int) -> int | None:
+    """The next page's offset, or None when the listing is done (see ``pages``)."""
+    if not count:
+        return None
+    advanced = offset + count
+    if isinstance(body, dict) and "next" in body:
+        link = body["next"]
+        if not link:
+            return None
+        values = parse_qs(urlsplit(str(link)).query).get("offset")
+        return int(values[0]) if values and values[0].isdigit() else advanced
+    total = body.get("total") if isinstance(body, dict) else None
+    if isinstance(total, int) and not isinstance(total, bool):
+        return advanced if advanced < total else None
+    return advanced
 
 
 SYSTEM = SystemSpec(

@@ -2,8 +2,10 @@
 
 Latency, 429 with ``Retry-After``, 5xx, slow answers (client timeouts) and connections dropped
 mid-response are drawn per request from a seeded RNG, so a test run is repeatable. Admin paths
-(``/_emulator/...``) are never faulted. Per-record rejections and malformed records are the
-emulators' own, since their shape is vendor-specific.
+(``/_emulator/...``) are never faulted. A drop lets the emulator finish the request (a write is
+applied) and cuts the answer in half: "the write happened but the answer was lost";
+``drop_methods`` narrows it to, say, POST and PUT. Per-record rejections and malformed records
+are the emulators' own, since their shape is vendor-specific.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import threading
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+
+from offering_sync.emulators.answers import install_vendor_errors
 
 __all__ = ["FaultInjector", "Faults", "install_faults"]
 
@@ -34,7 +37,8 @@ class Faults(BaseModel):
     error_statuses: list[int] = Field(default_factory=lambda: [500, 502, 503])
     timeout_rate: float = Field(default=0, ge=0, le=1)
     timeout_seconds: float = Field(default=2.0, ge=0)
-    drop_rate: float = Field(default=0, ge=0, le=1)
+    drop_rate: float = Field(default=0, ge=0, le=1, description="answer cut after the app ran")
+    drop_methods: list[str] = Field(default_factory=list, description="empty: every method")
     reject_rate: float = Field(default=0, ge=0, le=1, description="per-record, bulk writes")
     malformed_rate: float = Field(default=0, ge=0, le=1, description="per-record, source lists")
     seed: int = 7
@@ -67,6 +71,10 @@ class FaultInjector:
         with self.lock:
             self.injected[kind] = self.injected.get(kind, 0) + 1
 
+    def _droppable(self, method: str) -> bool:
+        methods = self.faults.drop_methods
+        return not methods or method.upper() in {m.upper() for m in methods}
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Apply the switched-on faults to one vendor request, or pass it through."""
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
@@ -88,7 +96,7 @@ class FaultInjector:
         if f.timeout_rate and self._draw() < f.timeout_rate:
             self._count("timeout")
             await asyncio.sleep(f.timeout_seconds)
-        if f.drop_rate and self._draw() < f.drop_rate:
+        if f.drop_rate and self._droppable(scope["method"]) and self._draw() < f.drop_rate:
             self._count("drop")
             await self.app(scope, receive, _Truncating(send))
             return
@@ -138,24 +146,20 @@ def install_faults(app: FastAPI, faults: Faults, error_body: Any,
                    on_change: Any = None) -> FaultInjector:
     """Add fault injection to a FastAPI app and return the switchboard.
 
-    Also adds its ``PUT /_emulator/faults`` switch and 404/405 answers in the vendor's error
-    format, which every emulator needs alike.
+    Also adds its ``PUT /_emulator/faults`` switch and, unless the emulator installed its own
+    (``answers.install_vendor_errors``), answers for 404/405 and other FastAPI errors in the
+    vendor's error format, which every emulator needs alike.
     """
     injector = FaultInjector(None, faults, error_body)
     app.add_middleware(_FaultMiddleware, injector=injector)
 
-    @app.put(ADMIN_PREFIX + "/faults")
+    @app.put(ADMIN_PREFIX + "/faults", include_in_schema=False)
     def set_faults(new: Faults) -> dict[str, Any]:
         injector.configure(new)
         if on_change is not None:
             on_change(new)
         return new.model_dump()
 
-    def vendor_error(status: int, message: str) -> Any:
-        async def handler(_request: Any, _exc: Exception) -> JSONResponse:
-            return JSONResponse(error_body(status, message), status_code=status)
-        return handler
-
-    app.add_exception_handler(404, vendor_error(404, "Not Found"))
-    app.add_exception_handler(405, vendor_error(405, "Method Not Allowed"))
+    if not hasattr(app.state, "error_body"):
+        install_vendor_errors(app, error_body)
     return injector

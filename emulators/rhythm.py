@@ -1,316 +1,285 @@
-"""Rhythm Certifications API (v1-2025-04-18) emulator: course offerings.
+"""Rhythm Certifications API (v1-2025-04-18) emulator: a tenant's course offerings.
 
-From docs.api.rhythmsoftware.com (getcourseoffering, the Course-Offerings tag, tutorials on
-authentication and concepts): Auth0 client-credentials tokens for the audience
-``https://api.rhythmsoftware.com`` (a monthly cap on issued tokens), ``Authorization: Bearer``;
-``GET /courseOfferings/{tenantId}/{id}`` with ``fields`` and ``consistentRead``; create generates
-the id and refuses a body that carries one; snake_case records with ``sys_*`` audit fields.
-Our readings where the docs are silent (flagged in the README): the list-all and search paths,
-the search body ``{"criteria": [{field, operator, value}]}``, paging by ``exclusiveStartKey``
-answered as ``{Count, Items, LastEvaluatedKey}``, PUT as full replace with ``sys_version``
-checked (409 on a stale version), and errors as ``{"message": ...}``.
+Only the documented calls, plus the list-all every sync needs. Each route's docstring says
+whether the vendor documents it (with the page) or it is our reading. In short:
+
+* documented: ``GET /courseOfferings/{tenantId}/{id}`` with ``fields`` and ``consistentRead``
+  (getcourseoffering, seed 001); create generates the id and refuses a body carrying one
+  (Course-Offerings tag); lists take ``fields`` and ``exclusiveStartKey`` and answer
+  ``{Count, Items}`` (listofferingsbyinstructorid); the record schema (seed 001,
+  ``rhythm_schema``); Auth0 tokens (``rhythm_tokens``).
+* our reading: the list-all path ``GET /courseOfferings/{tenantId}``; the continuation key
+  ``LastEvaluatedKey``, a DynamoDB-style object ``{"tenant_id", "id"}`` sent back JSON-encoded
+  (``paging="string"``: an opaque string sent back as is; ``paging="array"``: a bare array, one
+  page), anything else a 400; the create path ``POST /courseOfferings/{tenantId}`` answering
+  200 with the record; PUT as a full replacement that must carry the ``sys_version`` it read
+  (400 without, 409 when stale); ``sys_locked`` records refuse writes (403); DELETE; errors
+  ``{"message": ...}`` (API Gateway's). ``stale_reads=True`` makes reads without
+  ``consistentRead=true`` miss writes of the last ``stale_seconds`` (DynamoDB's eventual reads).
+
+There is no search call and no modified-since filter: undocumented paths answer 404.
 """
 
 from __future__ import annotations
 
-import json
-import random
-import secrets
-import threading
-from datetime import UTC, datetime, timedelta
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
-from offering_sync.countries import ISO_3166_ALPHA2  # the vendor's own enum, copied from its docs
+from offering_sync.emulators.answers import (
+    JSONResponse,
+    VendorError,
+    checked_body,
+    field_path,
+    install_vendor_errors,
+)
+from offering_sync.emulators.auth import bearer_auth
 from offering_sync.emulators.faults import Faults, install_faults
+from offering_sync.emulators.rhythm_keys import Paging, key_in, key_out
+from offering_sync.emulators.rhythm_schema import OfferingBody
+from offering_sync.emulators.rhythm_store import DEMO_TENANT, TARGET_ONLY_FIELDS, Tenant
+from offering_sync.emulators.rhythm_tokens import AUDIENCE, accept_bearer
+from offering_sync.emulators.rhythm_tokens import router as token_router
 
-__all__ = ["Tenant", "create_app"]
+__all__ = ["AUDIENCE", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "DEMO_TENANT",
+           "TARGET_ONLY_FIELDS", "Paging", "Tenant", "create_app", "router"]
 
-DEMO_TENANT, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET = "demo-tenant", "rhythm-demo-client", \
-    "rhythm-demo-secret"
-AUDIENCE = "https://api.rhythmsoftware.com"
-PAGE_SIZE = 100
-TYPES = {"in person", "on-demand", "virtual"}
-REQUIRED = ("name", "course_id", "start_date", "end_date", "timezone", "training_location_id",
-            "training_provider_id")
-_OPERATORS = {
-    "equals": lambda a, b: a == b, "greater than": lambda a, b: a > b,
-    "greater than or equal to": lambda a, b: a >= b, "less than": lambda a, b: a < b,
-    "less than or equal to": lambda a, b: a <= b,
-}
+DEMO_CLIENT_ID, DEMO_CLIENT_SECRET = "rhythm-demo-client", "rhythm-demo-secret"
+PAGE_SIZE = 100  # our reading: DynamoDB pages at 1 MB; no page size is documented
+WebinarRule = Literal["when_enabled", "always"]
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+@dataclass
+class Config:
+    """The switches of one emulator instance (see the module docstring)."""
 
-
-class Tenant:
-    """One tenant's course offerings in insertion order."""
-
-    def __init__(self, tenant_id: str = DEMO_TENANT) -> None:
-        self.tenant_id = tenant_id
-        self.records: dict[str, dict[str, Any]] = {}
-        self.lock = threading.Lock()
-
-    def seed(self, count: int, seed: int = 1) -> None:
-        """Add ``count`` generated offerings as if users had entered them."""
-        rng = random.Random(seed)
-        for index in range(count):
-            start = datetime(2026, 1, 5, 14, tzinfo=UTC) + timedelta(days=index % 300)
-            record = {
-                "name": f"Rhythm course {index} – Führung", "course_id": f"course-{index % 7}",
-                "type": rng.choice(sorted(TYPES)), "timezone": "America/New_York",
-                "start_date": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "end_date": (start + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "capacity_options": {"capacity": rng.randrange(0, 60)},
-                "training_location_id": "loc-1", "training_provider_id": "prov-1",
-                "credits_to_assign": [], "eligibility_requirements": {},
-                "address": {"city": "Columbia", "state": "SC", "country": "US"},
-            }
-            self.insert(record)
-
-    def insert(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Store a new record with generated id and audit fields."""
-        record_id = secrets.token_hex(8)
-        stamp = _now()
-        record = {**body, "id": record_id, "sys_created_at": stamp, "sys_created_by_id": "api",
-                  "sys_last_modified_at": stamp, "sys_last_modified_by_id": "api",
-                  "sys_version": 1}
-        with self.lock:
-            self.records[record_id] = record
-        return record
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=status)
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = DEMO_CLIENT_SECRET
+    monthly_token_limit: int = 1000
+    token_ttl_seconds: int = 86400
+    paging: Paging = "object"
+    page_size: int = PAGE_SIZE
+    webinar_options: WebinarRule = "when_enabled"
+    locked_status: int = 403
+    stale_reads: bool = False
+    stale_seconds: float = 1.0
 
 
 def create_app(tenant: Tenant | None = None, *, client_id: str = DEMO_CLIENT_ID,
                client_secret: str = DEMO_CLIENT_SECRET, monthly_token_limit: int = 1000,
-               faults: Faults | None = None) -> FastAPI:
-    """The emulator as an ASGI app; ``app.state.tenant`` holds the data."""
-    app = FastAPI(title="Rhythm Certifications emulator", openapi_url=None, docs_url=None)
+               token_ttl_seconds: int = 86400, paging: Paging = "object",
+               page_size: int = PAGE_SIZE, webinar_options: WebinarRule = "when_enabled",
+               locked_status: int = 403, stale_reads: bool = False, stale_seconds: float = 1.0,
+               clock: Callable[[], float] = time.time, faults: Faults | None = None) -> FastAPI:
+    """Assemble the emulator; ``app.state.tenant`` holds the data, ``tokens_issued`` counts."""
+    app = FastAPI(title="Rhythm Certifications emulator", openapi_url="/_emulator/openapi.json",
+                  docs_url=None, redoc_url=None)
     state = app.state
-    state.tenant = tenant or Tenant()
+    state.config = Config(client_id, client_secret, monthly_token_limit, token_ttl_seconds,
+                          paging, page_size, webinar_options, locked_status, stale_reads,
+                          stale_seconds)
+    state.clock = clock
+    state.tenant = tenant or Tenant(clock=clock)
     state.tokens = {}
+    state.tokens_by_month = {}
     state.tokens_issued = 0
     state.writes = 0
-    state.faults = install_faults(app, faults or Faults(),
-                                  lambda status, msg: {"message": msg})
-
-    @app.post("/oauth/token")
-    async def token(request: Request) -> JSONResponse:
-        body = await _json(request)
-        if not isinstance(body, dict) or body.get("grant_type") != "client_credentials":
-            return JSONResponse({"error": "invalid_request",
-                                 "error_description": "grant_type must be client_credentials"},
-                                400)
-        if body.get("client_id") != client_id or body.get("client_secret") != client_secret:
-            return JSONResponse({"error": "access_denied", "error_description": "Unauthorized"},
-                                401)
-        if body.get("audience") != AUDIENCE:
-            return JSONResponse({"error": "access_denied", "error_description":
-                                 f"Service not found: {body.get('audience')}"}, 403)
-        if state.tokens_issued >= monthly_token_limit:
-            return JSONResponse({"error": "too_many_requests", "error_description":
-                                 "monthly M2M token quota exceeded"}, 429)
-        state.tokens_issued += 1
-        issued = "eyJ" + secrets.token_urlsafe(32)
-        state.tokens[issued] = state.tenant.tenant_id
-        return JSONResponse({"access_token": issued, "token_type": "Bearer",
-                             "expires_in": 86400})
-
-    def gate(request: Request, tenant_id: str) -> JSONResponse | None:
-        header = request.headers.get("authorization", "")
-        token_tenant = state.tokens.get(header.removeprefix("Bearer ")) \
-            if header.startswith("Bearer ") else None
-        if token_tenant is None:
-            return _error(401, "Unauthorized")
-        if tenant_id != token_tenant:
-            return _error(403, f"Access to tenant {tenant_id} is not allowed")
-        return None
-
-    @app.get("/courseOfferings/{tenant_id}")
-    def list_all(tenant_id: str, request: Request) -> JSONResponse:
-        return gate(request, tenant_id) or _page(state.tenant, request, lambda r: True)
-
-    @app.post("/courseOfferings/{tenant_id}/search")
-    async def search(tenant_id: str, request: Request) -> JSONResponse:
-        refused = gate(request, tenant_id)
-        if refused:
-            return refused
-        body = await _json(request)
-        criteria = body.get("criteria") if isinstance(body, dict) else None
-        if not isinstance(criteria, list) or not all(
-                isinstance(c, dict) and c.get("operator") in _OPERATORS
-                and isinstance(c.get("field"), str) for c in criteria):
-            return _error(400, "criteria must be a list of {field, operator, value}; operators: "
-                          + ", ".join(sorted(_OPERATORS)))
-
-        def matches(record: dict[str, Any]) -> bool:
-            for c in criteria:
-                value = record.get(c["field"])
-                try:
-                    if value is None or not _OPERATORS[c["operator"]](value, c.get("value")):
-                        return False
-                except TypeError:
-                    return False
-            return True
-
-        return _page(state.tenant, request, matches)
-
-    @app.get("/courseOfferings/{tenant_id}/{offering_id}")
-    def get_one(tenant_id: str, offering_id: str, request: Request) -> JSONResponse:
-        refused = gate(request, tenant_id)
-        if refused:
-            return refused
-        record = state.tenant.records.get(offering_id)
-        if record is None:
-            return _error(404, f"Course offering {offering_id} was not found")
-        return JSONResponse(_project(record, request.query_params.get("fields")))
-
-    @app.post("/courseOfferings/{tenant_id}")
-    async def create(tenant_id: str, request: Request) -> JSONResponse:
-        refused = gate(request, tenant_id)
-        if refused:
-            return refused
-        body = await _json(request)
-        if isinstance(body, dict) and body.get("id"):
-            return _error(400, "An ID should not be specified when creating a new record")
-        problem = _validate(body)
-        if problem:
-            return _error(400, problem)
-        state.writes += 1
-        return JSONResponse(state.tenant.insert(_clean(body)))
-
-    @app.put("/courseOfferings/{tenant_id}/{offering_id}")
-    async def replace(tenant_id: str, offering_id: str, request: Request) -> JSONResponse:
-        refused = gate(request, tenant_id)
-        if refused:
-            return refused
-        body = await _json(request)
-        problem = _validate(body)
-        if problem:
-            return _error(400, problem)
-        with state.tenant.lock:
-            current = state.tenant.records.get(offering_id)
-            if current is None:
-                return _error(404, f"Course offering {offering_id} was not found")
-            if current.get("sys_locked"):
-                return _error(403, "This record is locked and cannot be changed via the API")
-            version = body.get("sys_version")
-            if version is not None and version != current["sys_version"]:
-                return _error(409, f"Version conflict: record is at version "
-                              f"{current['sys_version']}, request was for {version}")
-            stored = {**_clean(body), "id": offering_id,
-                      **{k: v for k, v in current.items() if k.startswith("sys_created")},
-                      "sys_last_modified_at": _now(), "sys_last_modified_by_id": "api",
-                      "sys_version": current["sys_version"] + 1}
-            state.tenant.records[offering_id] = stored
-        state.writes += 1
-        return JSONResponse(stored)
-
-    @app.delete("/courseOfferings/{tenant_id}/{offering_id}")
-    def delete(tenant_id: str, offering_id: str, request: Request) -> JSONResponse:
-        """Our reading: the docs list DELETE for sibling resources, not for offerings."""
-        refused = gate(request, tenant_id)
-        if refused:
-            return refused
-        with state.tenant.lock:
-            gone = state.tenant.records.pop(offering_id, None)
-        if gone is None:
-            return _error(404, f"Course offering {offering_id} was not found")
-        state.writes += 1
-        return JSONResponse({"id": offering_id})
-
-    @app.get("/_emulator/stats")
-    def stats() -> dict[str, Any]:
-        return {"offerings": len(state.tenant.records), "writes": state.writes,
-                "tokens_issued": state.tokens_issued, "injected": state.faults.injected}
-
+    state.accept_token = lambda token: accept_bearer(state, token)
+    install_vendor_errors(app, _message, _describe)
+    state.faults = install_faults(app, faults or Faults(), _message)
+    app.include_router(token_router)
+    app.include_router(router)
+    app.include_router(admin)
     return app
 
 
-async def _json(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return None
+def _message(_status: int, message: str) -> dict[str, str]:
+    return {"message": message}
 
 
-def _clean(body: dict[str, Any]) -> dict[str, Any]:
-    """Callers cannot set audit fields other than ``sys_external_id``."""
-    return {k: v for k, v in body.items()
-            if not k.startswith("sys_") or k in ("sys_external_id", "sys_locked")}
+def _describe(errors: Sequence[Any]) -> VendorError:
+    """A 400 naming the first field the schema refuses (our reading of the body shape)."""
+    error = errors[0] if errors else {}
+    where = field_path(error.get("loc", ()))
+    kind = error.get("type")
+    if kind == "missing":
+        return VendorError(400, f"{where} is required")
+    if kind == "literal_error":
+        return VendorError(400, f"{where} must be one of the documented values")
+    return VendorError(400, f"{where}: {error.get('msg', 'is invalid')}")
 
 
-def _validate(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return "The request body must be a JSON object"
-    for key in REQUIRED:
-        if body.get(key) in (None, ""):
-            return f"{key} is required"
-        if not isinstance(body[key], str):
-            return f"{key} must be a string"
-    capacity = (body.get("capacity_options") or {}).get("capacity") \
-        if isinstance(body.get("capacity_options"), dict) else None
-    if not isinstance(capacity, int | float) or isinstance(capacity, bool) or capacity < 0:
-        return "capacity_options.capacity is required and must be a number >= 0"
-    if body.get("type") is not None and body["type"] not in TYPES:
-        return f"type must be one of {sorted(TYPES)}"
-    for key in ("start_date", "end_date", "sell_from", "sell_until"):
-        value = body.get(key)
-        if value is not None and not _iso(value):
-            return f"{key} must be an ISO-8601 date-time"
-    address = body.get("address")
-    if address is not None:
-        if not isinstance(address, dict):
-            return "address must be an object"
-        if address.get("country") is not None and address["country"] not in ISO_3166_ALPHA2:
-            return "address.country must be an ISO 3166 alpha-2 code"
-    return None
+def tenant_for(tenant_id: str, request: Request,
+               token_tenant: Annotated[str, Depends(bearer_auth())]) -> Tenant:
+    """The tenant in the path, when the bearer token was minted for it.
+
+    Raises:
+        VendorError: 403 for another tenant ("a tenantId value passed in the URI", concepts).
+    """
+    tenant: Tenant = request.app.state.tenant
+    if tenant_id != token_tenant or tenant_id != tenant.tenant_id:
+        raise VendorError(403, f"Access to tenant {tenant_id[:100]} is not allowed")
+    return tenant
 
 
-def _iso(value: Any) -> bool:
-    if not isinstance(value, str) or not value.endswith("Z"):
-        return False
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
+router = APIRouter(prefix="/courseOfferings/{tenant_id}", dependencies=[Depends(checked_body)])
+admin = APIRouter(prefix="/_emulator", include_in_schema=False)
+Fields = Annotated[str | None, Query(description="comma-separated fields to return")]
+Consistent = Annotated[str | None, Query(alias="consistentRead")]
+
+
+@router.get("")
+def list_offerings(request: Request, tenant: Annotated[Tenant, Depends(tenant_for)],
+                   fields: Fields = None, consistent: Consistent = None,
+                   start: Annotated[str | None, Query(alias="exclusiveStartKey")] = None,
+                   ) -> JSONResponse:
+    """Our reading of list-all (seed-apis.md §2.3); ``{Count, Items}`` and the key: see above.
+
+    The answer shape and ``exclusiveStartKey`` are documented for the sibling lists
+    (listofferingsbyinstructorid); ``LastEvaluatedKey`` and its encoding are our reading.
+    """
+    config: Config = request.app.state.config
+    stale = _stale(config, consistent)
+    if config.paging == "array":
+        if start is not None:
+            raise VendorError(400, "exclusiveStartKey was not handed out by this listing")
+        items, _ = tenant.scan(None, len(tenant.records) + len(tenant.recent), stale_for=stale)
+        return JSONResponse([_project(r, fields) for r in items])
+    after = key_in(config.paging, tenant.tenant_id, start)
+    items, more = tenant.scan(after, config.page_size, stale_for=stale)
+    body: dict[str, Any] = {"Count": len(items), "Items": [_project(r, fields) for r in items]}
+    if more:
+        body["LastEvaluatedKey"] = key_out(config.paging, tenant.tenant_id, items[-1]["id"])
+    return JSONResponse(body)
+
+
+@router.get("/{offering_id}")
+def get_offering(offering_id: str, request: Request,
+                 tenant: Annotated[Tenant, Depends(tenant_for)], fields: Fields = None,
+                 consistent: Consistent = None) -> JSONResponse:
+    """Documented: getcourseoffering (seed 001), ``fields`` and ``consistentRead``."""
+    record = tenant.read(offering_id, stale_for=_stale(request.app.state.config, consistent))
+    if record is None:
+        raise VendorError(404, f"Course offering {offering_id[:100]} was not found")
+    return JSONResponse(_project(record, fields))
+
+
+@router.post("")
+async def create_offering(body: OfferingBody, request: Request,
+                          tenant: Annotated[Tenant, Depends(tenant_for)]) -> JSONResponse:
+    """Documented semantics (Course-Offerings tag): the server makes the id and refuses one.
+
+    The path and the 200 answer carrying the record are our reading.
+    """
+    raw = await request.json()
+    if raw.get("id") not in (None, ""):
+        raise VendorError(400, "An ID should not be specified when creating a new record")
+    _check_webinar(request.app.state.config, body)
+    record = tenant.insert(raw)
+    request.app.state.writes += 1
+    return JSONResponse(record)
+
+
+@router.put("/{offering_id}")
+async def replace_offering(offering_id: str, body: OfferingBody, request: Request,
+                           tenant: Annotated[Tenant, Depends(tenant_for)]) -> JSONResponse:
+    """Our reading (seed-apis.md §2.3): a full replacement checked against ``sys_version``.
+
+    Fields the body does not carry are gone afterwards; the answer is the stored record.
+    """
+    raw = await request.json()
+    config: Config = request.app.state.config
+    if raw.get("id") not in (None, offering_id):
+        raise VendorError(400, "The id in the body does not match the path")
+    _check_webinar(config, body)
+    with tenant.lock:
+        current = _writable(tenant, offering_id, config)
+        if body.sys_version is None:
+            raise VendorError(400, "sys_version is required: send the version you read")
+        if body.sys_version != current["sys_version"]:
+            raise VendorError(409, f"The record is at version {current['sys_version']}, "
+                                   f"not {body.sys_version}: read it again")
+        record = tenant.replace(offering_id, raw)
+    request.app.state.writes += 1
+    return JSONResponse(record)
+
+
+@router.delete("/{offering_id}")
+def delete_offering(offering_id: str, request: Request,
+                    tenant: Annotated[Tenant, Depends(tenant_for)]) -> JSONResponse:
+    """Our reading (seed-apis.md §2.3): removes the record and answers it as it was."""
+    with tenant.lock:
+        _writable(tenant, offering_id, request.app.state.config)
+        gone = tenant.delete(offering_id)
+    request.app.state.writes += 1
+    return JSONResponse(gone)
+
+
+@router.api_route("/{offering_id}", methods=["POST", "PATCH"], include_in_schema=False)
+def no_such_call(offering_id: str) -> JSONResponse:
+    """Not documented, so not served: 404, as for any unknown path.
+
+    ``POST .../search`` (our old reading) and PATCH answer so, rather than 405s that would hint
+    the path exists.
+    """
+    raise VendorError(404, "Not Found")
+
+
+@admin.get("/stats")
+def stats(request: Request) -> dict[str, Any]:
+    """Offerings held, writes, tokens minted and faults injected."""
+    state = request.app.state
+    return {"offerings": len(state.tenant.records), "writes": state.writes,
+            "tokens_issued": state.tokens_issued, "injected": state.faults.injected}
+
+
+def _writable(tenant: Tenant, offering_id: str, config: Config) -> dict[str, Any]:
+    current = tenant.records.get(offering_id)
+    if current is None:
+        raise VendorError(404, f"Course offering {offering_id[:100]} was not found")
+    if current.get("sys_locked"):  # documented: "locked and cannot be changed via the API"
+        raise VendorError(config.locked_status,
+                          "This record is locked and cannot be changed via the API")
+    return current
+
+
+def _check_webinar(config: Config, body: OfferingBody) -> None:
+    if body.webinar_integration_options is not None:
+        return
+    if config.webinar_options == "always":
+        raise VendorError(400, "webinar_integration_options is required")
+    if body.enable_webinar_integration:
+        raise VendorError(400, "webinar_integration_options is required when "
+                               "enable_webinar_integration is set")
+
+
+def _stale(config: Config, consistent: str | None) -> float:
+    wants_consistent = (consistent or "").lower() == "true"
+    return config.stale_seconds if config.stale_reads and not wants_consistent else 0.0
 
 
 def _project(record: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    """Only the named fields (dotted paths reach into objects), as ``fields`` asks."""
     if not fields:
         return record
-    wanted = {f.strip() for f in fields.split(",") if f.strip()}
-    return {k: v for k, v in record.items() if k in wanted}
+    out: dict[str, Any] = {}
+    for path in fields.split(","):
+        parts = [p for p in path.strip().split(".") if p]
+        if parts:
+            _copy(record, out, parts)
+    return out
 
 
-def _page(tenant: Tenant, request: Request, keep: Any) -> JSONResponse:
-    start = request.query_params.get("exclusiveStartKey")
-    with tenant.lock:
-        ids = list(tenant.records)
-    if start:
-        if start not in tenant.records:
-            return _error(400, "exclusiveStartKey does not name a record")
-        ids = ids[ids.index(start) + 1:]
-    fields = request.query_params.get("fields")
-    items: list[dict[str, Any]] = []
-    last, more = None, False
-    for offering_id in ids:
-        record = tenant.records.get(offering_id)
-        if record is None or not keep(record):
-            continue
-        if len(items) == PAGE_SIZE:
-            more = True
-            break
-        items.append(_project(record, fields))
-        last = offering_id
-    body: dict[str, Any] = {"Count": len(items), "Items": items}
-    if more:
-        body["LastEvaluatedKey"] = last
-    return JSONResponse(body)
+def _copy(source: Any, target: dict[str, Any], parts: list[str]) -> None:
+    head, rest = parts[0], parts[1:]
+    if not isinstance(source, dict) or head not in source:
+        return
+    if not rest:
+        target[head] = source[head]
+        return
+    child = target.setdefault(head, {})
+    if isinstance(child, dict):
+        _copy(source[head], child, rest)

@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["EMULATORS", "Running", "serve_in_thread"]
+__all__ = ["EMULATORS", "Running", "build", "serve_in_thread"]
 
 
 def _digitalchalk(**kw: Any) -> Any:
@@ -45,6 +45,33 @@ EMULATORS: dict[str, Callable[..., Any]] = {
     "rhythm": _rhythm,
     "smarterproctoring": _smarterproctoring,
 }
+
+
+def build(name: str, *, records: int = 0, seed: int = 1, latency_ms: float = 0,
+          **switches: Any) -> Any:
+    """Emulator ``name`` holding ``records`` offerings, with ``latency_ms`` on every call.
+
+    ``switches`` go to its ``create_app`` (e.g. ``paging="string"`` for Rhythm,
+    ``listing="array"`` for DigitalChalk).
+    """
+    from offering_sync.emulators.faults import Faults
+
+    if latency_ms:
+        switches["faults"] = Faults(latency_ms=latency_ms)
+    if name == "digitalchalk":
+        from offering_sync.emulators.digitalchalk import Catalog
+
+        switches["catalog"] = Catalog(records, seed=seed)
+    app = EMULATORS[name](**switches)
+    if name == "salesforce" and records:
+        from offering_sync.emulators.salesforce import seed as seed_salesforce
+
+        seed_salesforce(app, records)
+    elif name == "rhythm":
+        app.state.tenant.seed(records, seed=seed)
+    elif name == "smarterproctoring":
+        app.state.install.seed(records)
+    return app
 
 
 def connection_env(name: str, url: str) -> dict[str, str]:

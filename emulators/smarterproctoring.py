@@ -1,201 +1,219 @@
-"""SmarterProctoring emulator: course offerings of an install.
+"""SmarterProctoring emulator: the course offerings of one install.
 
-From developers.smarterservices.com (update-course-offering, authentication) and the
-Platform-Documenation ``openapi.json``: a JWT in a ``token`` header; ``installSid`` must match
-``^AI[a-f0-9]{32}$`` and ``offeringSid`` ``^CO[a-f0-9]{32}$``; POST and PUT (full replacement)
-take ``title`` and ``matchStrings`` (required; comma-separated) and ``startDate``/``endDate``
-(nullable, ``pattern: .*Z``); answers carry ``matchStrings`` as a list. Lists page with
-``offset``/``limit`` in ``{total, first, next, prev, last, count, offset, results}``. Our
-readings: errors are hapi/Boom-shaped ``{statusCode, error, message}`` (SmarterServices runs
-hapi), unknown body keys are refused as Joi does, the list's maximum ``limit`` is 100.
+Documented (developers.smarterservices.com: authentication, update-course-offering = seed 002;
+the ``openapi.json`` of SmarterServices/Platform-Documenation @ c04b69a; seed-apis.md §3):
+a JWT in a ``token`` header; ``installSid`` matches ``^AI[a-f0-9]{32}$`` and ``offeringSid``
+``^CO[a-f0-9]{32}$``; list, add (POST), get, update (PUT) and delete; POST and PUT take
+``title`` and ``matchStrings`` (both required, ``matchStrings`` a comma-separated string) and
+``startDate``/``endDate`` (nullable, ``pattern: .*Z``); PUT "replaces the full course offering
+configuration"; answers carry ``sid``, ``lastActivityDate``, ``title``, ``matchStrings`` as a
+list, ``startDate``, ``endDate``, ``createdDate``, ``editDate``. Our readings: the list answers
+the envelope documented for the other lists, ``{total, first, next, prev, last, count, offset,
+results}``, with numeric ``offset`` (empty on the first call) and ``limit`` (default 25, at most
+100); errors are hapi/Boom ``{statusCode, error, message}`` with Joi's wording (SmarterServices
+runs hapi), and a body key outside the four documented ones is refused as Joi does by default
+(``unknown_keys="ignore"`` switches that off); POST answers 200 (``create_status``); writes set
+``lastActivityDate``; DELETE answers the offering it removed; match strings are split on commas
+and empty pieces dropped.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import secrets
-import threading
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 
+from offering_sync.emulators.answers import (
+    JSONResponse,
+    VendorError,
+    checked_body,
+    field_path,
+    install_vendor_errors,
+)
+from offering_sync.emulators.auth import header_auth
 from offering_sync.emulators.faults import Faults, install_faults
+from offering_sync.emulators.smarterproctoring_store import DEMO_INSTALL, Install, OfferingPayload
 
-__all__ = ["Install", "create_app"]
+__all__ = ["DEMO_INSTALL", "DEMO_TOKEN", "Install", "OfferingPayload", "create_app", "router"]
 
 DEMO_TOKEN = "sp-demo-token"  # noqa: S105 - the emulator's published demo token
-DEMO_INSTALL = "AI" + "0123456789abcdef" * 2
-INSTALL_SID = re.compile(r"^AI[a-f0-9]{32}$")
-OFFERING_SID = re.compile(r"^CO[a-f0-9]{32}$")
-MAX_LIMIT = 100
-_BODY_KEYS = {"title", "matchStrings", "startDate", "endDate"}
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
+INSTALL_PATTERN = r"^AI[a-f0-9]{32}$"
+OFFERING_PATTERN = r"^CO[a-f0-9]{32}$"
+DEFAULT_LIMIT, MAX_LIMIT = 25, 100
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable"}
 
 
-def _boom(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"statusCode": status, "error": _REASONS.get(status, "Error"),
-                         "message": message}, status_code=status)
+def boom(status: int, message: str) -> dict[str, Any]:
+    """A hapi/Boom error body (our reading, seed-apis.md §3.4)."""
+    return {"statusCode": status, "error": _REASONS.get(status, "Error"), "message": message}
 
 
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+@dataclass
+class Config:
+    """The switches of one emulator instance (see the module docstring)."""
 
-
-class Install:
-    """One install's course offerings."""
-
-    def __init__(self, sid: str = DEMO_INSTALL) -> None:
-        self.sid = sid
-        self.offerings: dict[str, dict[str, Any]] = {}
-        self.lock = threading.Lock()
-
-    def seed(self, count: int) -> None:
-        """Add generated offerings (terms, as proctoring installs usually hold)."""
-        for index in range(count):
-            start = datetime(2026, 1, 12, tzinfo=UTC) + timedelta(days=7 * index)
-            self.save(None, {"title": f"Term {index} Spring 2026",
-                             "matchStrings": f"SP26-{index},Spring 2026 {index}",
-                             "startDate": start.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-                             "endDate": (start + timedelta(days=90)).strftime(
-                                 "%Y-%m-%dT%H:%M:%S.000Z")})
-
-    def save(self, sid: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        """Create (``sid`` None) or fully replace an offering."""
-        with self.lock:
-            sid = sid or "CO" + secrets.token_hex(16)
-            old = self.offerings.get(sid, {})
-            record = {"sid": sid, "lastActivityDate": old.get("lastActivityDate"),
-                      "title": body["title"],
-                      "matchStrings": [s for s in body["matchStrings"].split(",") if s],
-                      "startDate": body.get("startDate"), "endDate": body.get("endDate"),
-                      "createdDate": old.get("createdDate", _stamp()), "editDate": _stamp()}
-            self.offerings[sid] = record
-            return record
+    token: str = DEMO_TOKEN
+    create_status: int = 200
+    unknown_keys: Literal["refuse", "ignore"] = "refuse"
 
 
 def create_app(install: Install | None = None, *, token: str = DEMO_TOKEN,
+               create_status: int = 200, unknown_keys: Literal["refuse", "ignore"] = "refuse",
                faults: Faults | None = None) -> FastAPI:
-    """The emulator as an ASGI app; ``app.state.install`` holds the data."""
-    app = FastAPI(title="SmarterProctoring emulator", openapi_url=None, docs_url=None)
+    """Assemble the emulator; ``app.state.install`` holds the data."""
+    app = FastAPI(title="SmarterProctoring emulator", openapi_url="/_emulator/openapi.json",
+                  docs_url=None, redoc_url=None)
     state = app.state
     state.install = install or Install()
+    state.config = Config(token, create_status, unknown_keys)
     state.writes = 0
-    state.faults = install_faults(app, faults or Faults(), lambda status, msg: {
-        "statusCode": status, "error": _REASONS.get(status, "Error"), "message": msg})
-    base = "/v1/installs/{install_sid}/courseOfferings"
-
-    def gate(request: Request, install_sid: str, offering_sid: str | None = None,
-             ) -> JSONResponse | None:
-        if request.headers.get("token") != token:
-            return _boom(401, "Invalid token")
-        if not INSTALL_SID.match(install_sid):
-            return _boom(400, f'"installSid" with value "{install_sid}" fails to match the '
-                         "required pattern: /^AI[a-f0-9]{32}$/")
-        if offering_sid is not None and not OFFERING_SID.match(offering_sid):
-            return _boom(400, f'"offeringSid" with value "{offering_sid}" fails to match the '
-                         "required pattern: /^CO[a-f0-9]{32}$/")
-        if install_sid != state.install.sid:
-            return _boom(404, "Install not found")
-        return None
-
-    @app.get(base)
-    def list_offerings(install_sid: str, request: Request) -> JSONResponse:
-        refused = gate(request, install_sid)
-        if refused:
-            return refused
-        try:
-            offset = int(request.query_params.get("offset") or 0)
-            limit = int(request.query_params.get("limit") or 25)
-        except ValueError:
-            return _boom(400, '"offset" and "limit" must be numbers')
-        if offset < 0 or not 0 <= limit <= MAX_LIMIT:
-            return _boom(400, f'"limit" must be between 0 and {MAX_LIMIT}; "offset" >= 0')
-        with state.install.lock:
-            rows = list(state.install.offerings.values())
-        page = rows[offset:offset + limit]
-        url = str(request.url.remove_query_params(["offset", "limit"]))
-
-        def link(at: int) -> str:
-            return f"{url}{'&' if '?' in url else '?'}offset={at}&limit={limit}"
-
-        return JSONResponse({
-            "total": len(rows), "first": link(0), "offset": offset, "count": len(page),
-            "next": link(offset + limit) if limit and offset + limit < len(rows) else None,
-            "prev": link(max(0, offset - limit)) if offset > 0 else None,
-            "last": link(max(0, (len(rows) - 1) // limit * limit)) if limit and rows else None,
-            "results": page})
-
-    @app.get(base + "/{offering_sid}")
-    def get_offering(install_sid: str, offering_sid: str, request: Request) -> JSONResponse:
-        refused = gate(request, install_sid, offering_sid)
-        if refused:
-            return refused
-        found = state.install.offerings.get(offering_sid)
-        return JSONResponse(found) if found else _boom(404, "Course offering not found")
-
-    @app.post(base)
-    async def add(install_sid: str, request: Request) -> JSONResponse:
-        refused = gate(request, install_sid)
-        if refused:
-            return refused
-        body, problem = await _body(request)
-        if problem:
-            return _boom(400, problem)
-        state.writes += 1
-        return JSONResponse(state.install.save(None, body))
-
-    @app.put(base + "/{offering_sid}")
-    async def replace(install_sid: str, offering_sid: str, request: Request) -> JSONResponse:
-        refused = gate(request, install_sid, offering_sid)
-        if refused:
-            return refused
-        if offering_sid not in state.install.offerings:
-            return _boom(404, "Course offering not found")
-        body, problem = await _body(request)
-        if problem:
-            return _boom(400, problem)
-        state.writes += 1
-        return JSONResponse(state.install.save(offering_sid, body))
-
-    @app.delete(base + "/{offering_sid}")
-    def remove(install_sid: str, offering_sid: str, request: Request) -> JSONResponse:
-        refused = gate(request, install_sid, offering_sid)
-        if refused:
-            return refused
-        with state.install.lock:
-            gone = state.install.offerings.pop(offering_sid, None)
-        return JSONResponse(gone) if gone else _boom(404, "Course offering not found")
-
+    state.accept_token = lambda given: _accept(state.config, given)
+    install_vendor_errors(app, boom, _joi)
+    state.faults = install_faults(app, faults or Faults(), boom)
+    app.include_router(router)
     return app
 
 
-async def _body(request: Request) -> tuple[dict[str, Any], str | None]:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return {}, "Invalid request payload JSON format"
-    if not isinstance(body, dict):
-        return {}, '"value" must be of type object'
-    for key in body:
-        if key not in _BODY_KEYS:
-            return {}, f'"{key}" is not allowed'
-    for key in ("title", "matchStrings"):
-        if not isinstance(body.get(key), str) or not body[key]:
-            return {}, f'"{key}" is required'
-    for key in ("startDate", "endDate"):
-        value = body.get(key)
-        if value is not None and (not isinstance(value, str) or not value.endswith("Z")
-                                  or not _parses(value)):
-            return {}, f'"{key}" with value "{value}" fails to match the required pattern: /.*Z/'
-    return body, None
+def _accept(config: Config, given: str | None) -> str:
+    if given is None:
+        raise VendorError(401, "Missing authentication")
+    if given != config.token:
+        raise VendorError(401, "Invalid token")
+    return given
 
 
-def _parses(value: str) -> bool:
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
+def _joi(errors: Sequence[Any]) -> VendorError:
+    """The first problem in Joi's words (hapi validates with Joi)."""
+    error = errors[0] if errors else {}
+    name = field_path(error.get("loc", ())).split(".")[-1]
+    kind, value = error.get("type", ""), error.get("input")
+    if kind == "json_invalid":
+        return VendorError(400, "Invalid request payload JSON format")
+    if kind == "missing":
+        return VendorError(400, f'"{name}" is required')
+    if kind == "extra_forbidden":
+        return VendorError(400, f'"{name}" is not allowed')
+    if kind == "string_too_short":
+        return VendorError(400, f'"{name}" is not allowed to be empty')
+    if kind == "string_type":
+        return VendorError(400, f'"{name}" must be a string')
+    if kind in ("model_attributes_type", "model_type", "dict_type"):
+        return VendorError(400, '"value" must be of type object')
+    if kind in ("int_parsing", "int_type"):
+        return VendorError(400, f'"{name}" must be a number')
+    ctx = error.get("ctx") or {}
+    if kind == "less_than_equal":
+        return VendorError(400, f'"{name}" must be less than or equal to {ctx.get("le")}')
+    if kind == "greater_than_equal":
+        return VendorError(400, f'"{name}" must be greater than or equal to {ctx.get("ge")}')
+    if kind not in ("string_pattern_mismatch", "value_error"):
+        return VendorError(400, f'"{name}" is invalid')
+    pattern = ".*Z" if name in ("startDate", "endDate") else ctx.get("pattern", "")
+    shown = str(value)[:100] if not isinstance(value, dict | list) else "[object]"
+    return VendorError(400, f'"{name}" with value "{shown}" fails to match the required '
+                            f"pattern: /{pattern}/")
+
+
+router = APIRouter(prefix="/v1/installs/{installSid}/courseOfferings",
+                   dependencies=[Depends(header_auth("token")), Depends(checked_body)])
+InstallSid = Annotated[str, Path(pattern=INSTALL_PATTERN, examples=[DEMO_INSTALL])]
+OfferingSid = Annotated[str, Path(pattern=OFFERING_PATTERN)]
+
+
+def install_of(installSid: InstallSid, request: Request) -> Install:  # noqa: N803
+    """The install in the path; 404 for any other."""
+    install: Install = request.app.state.install
+    if installSid != install.sid:
+        raise VendorError(404, "Install not found")
+    return install
+
+
+InstallDep = Annotated[Install, Depends(install_of)]
+
+
+@router.get("")
+def list_offerings(
+    request: Request, install: InstallDep,
+    offset: Annotated[str | None, Query(pattern=r"^\d*$", description="empty on the first call")]
+    = None,
+    limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> JSONResponse:
+    """Documented path and ``offset``/``limit`` (openapi.json); the envelope is our reading."""
+    start = int(offset) if offset else 0
+    with install.lock:
+        rows = list(install.offerings.values())
+    page = rows[start:start + limit]
+    url = request.url.remove_query_params(["offset", "limit"])
+
+    def link(at: int) -> str:
+        return str(url.include_query_params(offset=at, limit=limit))
+
+    last = max(0, (len(rows) - 1) // limit * limit) if limit else 0
+    return JSONResponse({
+        "total": len(rows), "first": link(0), "offset": start, "count": len(page),
+        "next": link(start + limit) if limit and start + limit < len(rows) else None,
+        "prev": link(max(0, start - limit)) if limit and start > 0 else None,
+        "last": link(last) if rows else None, "results": page})
+
+
+@router.get("/{offeringSid}")
+def get_offering(offeringSid: OfferingSid, install: InstallDep) -> JSONResponse:  # noqa: N803
+    """Documented (openapi.json: Get course offering)."""
+    found = install.offerings.get(offeringSid)
+    if found is None:
+        raise VendorError(404, "Course offering not found")
+    return JSONResponse(found)
+
+
+@router.post("")
+async def add_offering(payload: OfferingPayload, request: Request,
+                       install: InstallDep) -> JSONResponse:
+    """Documented (openapi.json: Add course offering); the answer's status is our reading."""
+    body = await _body(payload, request)
+    record = install.save(None, body)
+    request.app.state.writes += 1
+    return JSONResponse(record, status_code=request.app.state.config.create_status)
+
+
+@router.put("/{offeringSid}")
+async def update_offering(offeringSid: OfferingSid,  # noqa: N803
+                          payload: OfferingPayload, request: Request,
+                          install: InstallDep) -> JSONResponse:
+    """Documented (seed 002): replaces the whole offering; title and matchStrings required."""
+    body = await _body(payload, request)
+    with install.lock:
+        if offeringSid not in install.offerings:
+            raise VendorError(404, "Course offering not found")
+    record = install.save(offeringSid, body)
+    request.app.state.writes += 1
+    return JSONResponse(record)
+
+
+@router.delete("/{offeringSid}")
+def delete_offering(offeringSid: OfferingSid, request: Request,  # noqa: N803
+                    install: InstallDep) -> JSONResponse:
+    """Documented path (openapi.json: Delete course offering); the answer is our reading."""
+    with install.lock:
+        gone = install.offerings.pop(offeringSid, None)
+    if gone is None:
+        raise VendorError(404, "Course offering not found")
+    request.app.state.writes += 1
+    return JSONResponse(gone)
+
+
+async def _body(payload: OfferingPayload, request: Request) -> dict[str, Any]:
+    """The validated body; a key outside the four is refused, or dropped when so switched.
+
+    Raises:
+        VendorError: 400 ``"<key>" is not allowed`` (Joi's default for unknown keys).
+    """
+    if request.app.state.config.unknown_keys == "refuse":
+        raw = await request.json()
+        for key in raw:
+            if key not in OfferingPayload.model_fields:
+                raise VendorError(400, f'"{str(key)[:100]}" is not allowed')
+    return payload.model_dump()

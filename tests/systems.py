@@ -32,18 +32,19 @@ def _client(app, auth) -> TestClient:
 class System:
     """An emulator of ``name`` with ``records`` offerings and ways to look inside it."""
 
-    def __init__(self, name: str, records: int = 0) -> None:
+    def __init__(self, name: str, records: int = 0, **switches) -> None:
+        """``switches`` go to the emulator's ``create_app`` (e.g. Rhythm's ``paging``)."""
         self.name = name
         if name == "digitalchalk":
-            self.app = digitalchalk.create_app(digitalchalk.Catalog(records, seed=17))
+            self.app = digitalchalk.create_app(digitalchalk.Catalog(records, seed=17), **switches)
         elif name == "salesforce":
-            self.app = salesforce.create_app()
+            self.app = salesforce.create_app(**switches)
             salesforce.seed(self.app, records)
         elif name == "rhythm":
-            self.app = rhythm.create_app()
+            self.app = rhythm.create_app(**switches)
             self.app.state.tenant.seed(records)
         else:
-            self.app = smarterproctoring.create_app()
+            self.app = smarterproctoring.create_app(**switches)
             self.app.state.install.seed(records)
 
     # -- connectors ---------------------------------------------------------------------------

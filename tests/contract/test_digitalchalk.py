@@ -51,6 +51,36 @@ def test_a_bare_array_full_page_is_followed_by_the_next_offset():
     assert len(all_records(dc_source(app, page_size=10))) == 30
 
 
+@pytest.mark.parametrize("listing", ["envelope", "array"])
+@pytest.mark.parametrize("short_pages", [True, False])
+def test_all_1000_offerings_are_read_whatever_the_pages_hold(listing, short_pages):
+    """Issue 9.6: a short page ended the bare-array listing at 299 of 1,000."""
+    app = create_app(Catalog(1000, seed=9), listing=listing, short_pages=short_pages)
+    source = dc_source(app, page_size=100)
+    pages = list(source.pages())
+    ids = [r["id"] for page in pages for r in page.records]
+    assert len(ids) == len(set(ids)) == 1000
+    if short_pages:
+        assert any(len(p.records) < 100 for p in pages[:-1])  # short pages before the end
+    # the end signal: no ``next`` in the envelope; an empty page for a bare array
+    assert source.http.calls == len(pages) + (listing == "array")
+
+
+def test_the_envelope_ends_where_next_is_absent_even_on_a_full_page():
+    app = create_app(Catalog(200))
+    source = dc_source(app, page_size=100)
+    assert [len(p.records) for p in source.pages()] == [100, 100]
+    assert source.http.calls == 2
+
+
+def test_a_short_envelope_page_with_next_is_followed_from_the_link():
+    app = create_app(Catalog(50), short_pages=True)
+    first = dc_source(app, page_size=40).http.client.get(
+        "offerings", params={"limit": 40, "offset": 0}).json()
+    assert len(first["results"]) < 40 and f"offset={len(first['results'])}" in first["next"]
+    assert len(all_records(dc_source(app, page_size=40))) == 50
+
+
 def test_created_date_window_selects_by_creation(dc_app):
     since = datetime(2024, 1, 1, 1, 0, tzinfo=UTC)   # records are created 7 minutes apart
     until = datetime(2024, 1, 1, 1, 59, 59, tzinfo=UTC)

@@ -87,3 +87,61 @@ def test_a_hand_made_offering_with_the_same_title_is_never_taken_over():
 def test_an_install_sid_of_the_wrong_shape_is_a_setting_error():
     with pytest.raises(ValueError, match="AI followed by 32"):
         SmarterProctoringSettings(install_sid="AI123")
+
+
+def _source_over(pages):
+    """A source against a vendor that answers ``pages`` in turn; returns it and the offsets."""
+    asked = []
+
+    def vendor(request):
+        asked.append(request.url.params.get("offset"))
+        return httpx.Response(200, json=pages[min(len(asked) - 1, len(pages) - 1)])
+
+    client = httpx.Client(transport=httpx.MockTransport(vendor), base_url="http://sp/")
+    return SmarterProctoringSource(HttpCaller(client, "smarterproctoring"),
+                                   SmarterProctoringSettings(install_sid=sp.DEMO_INSTALL,
+                                                             token=SecretStr("t"),
+                                                             page_size=2)), asked
+
+
+def _offerings(*sids):
+    return [{"sid": s, "title": s} for s in sids]
+
+
+def test_the_first_call_sends_no_offset_as_the_docs_ask():
+    source, asked = _source_over([{"next": None, "results": _offerings("a")}])
+    list(source.pages())
+    assert asked == [None]
+
+
+def test_total_ends_the_listing_where_next_is_absent():
+    source, asked = _source_over([{"total": 3, "results": _offerings("a", "b")},
+                                  {"total": 3, "results": _offerings("c")}])
+    assert [r["sid"] for p in source.pages() for r in p.records] == ["a", "b", "c"]
+    assert asked == [None, "2"]
+
+
+def test_without_next_or_total_the_listing_ends_on_an_empty_page():
+    source, asked = _source_over([{"results": _offerings("a", "b")}, {"results": []}])
+    assert [r["sid"] for p in source.pages() for r in p.records] == ["a", "b"]
+    assert asked == [None, "2"]
+
+
+def test_a_short_page_with_next_continues_from_the_next_link():
+    source, asked = _source_over([
+        {"next": "http://sp/x?offset=1&limit=2", "results": _offerings("a")},
+        {"next": None, "results": _offerings("b", "c")}])
+    assert [r["sid"] for p in source.pages() for r in p.records] == ["a", "b", "c"]
+    assert asked == [None, "1"]
+
+
+def test_a_bare_array_is_read_until_an_empty_page():
+    source, _ = _source_over([_offerings("a", "b")] + [[]])
+    assert [r["sid"] for p in source.pages() for r in p.records] == ["a", "b"]
+
+
+def test_reading_the_emulator_stops_on_total_and_next_alike():
+    system = System("smarterproctoring", 200)
+    source = system.source()
+    assert sum(len(p.records) for p in source.pages()) == 200
+    assert source.http.calls == 2

@@ -4,6 +4,7 @@ format and never with a 500 the vendor would not send."""
 import json
 from urllib.parse import quote
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -120,16 +121,6 @@ def test_rhythm_writes_answer_a_record_or_a_message(body, method):
 
 
 @FAST
-@given(json_value, st.dictionaries(st.sampled_from(["fields", "exclusiveStartKey"]), text))
-def test_rhythm_search_answers_items_or_a_message(body, params):
-    response = RH.post("/courseOfferings/demo-tenant/search", params=params,
-                       content=json.dumps(body), headers=RH_AUTH)
-    assert response.status_code in (200, 400), response.text
-    payload = response.json()
-    assert ("Items" in payload) if response.status_code == 200 else set(payload) == {"message"}
-
-
-@FAST
 @given(st.dictionaries(st.sampled_from(["title", "matchStrings", "startDate", "endDate", "x"]),
                        json_value, max_size=5) | json_value)
 def test_smarterproctoring_create_answers_an_offering_or_a_boom_error(body):
@@ -140,3 +131,42 @@ def test_smarterproctoring_create_answers_an_offering_or_a_boom_error(body):
         assert set(response.json()) == {"statusCode", "error", "message"}
     else:
         assert response.json()["sid"].startswith("CO")
+
+
+DEEP = '{"a":' * 5000 + "1" + "}" * 5000
+MODERATELY_DEEP = '{"a":' * 300 + "1" + "}" * 300
+RH_VALID = {"name": "n", "course_id": "c", "start_date": "2026-01-01T00:00:00Z",
+            "end_date": "2026-01-02T00:00:00Z", "timezone": "UTC", "training_location_id": "l",
+            "training_provider_id": "p", "capacity_options": {"capacity": 1},
+            "credits_to_assign": [], "eligibility_requirements": {}}
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize("change", [{"type": []}, {"address": {"country": {}}},
+                                    {"capacity_options": {"capacity": float("inf")}},
+                                    {"custom_field_values": [{"table_value": [{"x": []}]}]}])
+def test_rhythm_answers_the_inputs_that_gave_500s_with_a_message(change):
+    content = json.dumps({**RH_VALID, **change}).replace("Infinity", "1e999")
+    response = RH.post("/courseOfferings/demo-tenant", content=content,
+                       headers={**RH_AUTH, **JSON})
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert set(response.json()) == {"message"}
+
+
+@pytest.mark.parametrize("raw", [DEEP, MODERATELY_DEEP, '{"name": NaN}', "[" * 3000])
+def test_deeply_nested_or_non_json_numbers_are_a_vendor_400(raw):
+    rh = RH.post("/courseOfferings/demo-tenant", content=raw, headers={**RH_AUTH, **JSON})
+    assert rh.status_code == 400 and set(rh.json()) == {"message"}
+    sp = SP.post(f"/v1/installs/{SP_MOD.DEMO_INSTALL}/courseOfferings", content=raw,
+                 headers={"token": SP_MOD.DEMO_TOKEN, **JSON})
+    assert sp.status_code == 400 and set(sp.json()) == {"statusCode", "error", "message"}
+
+
+def test_a_lone_surrogate_is_answered_in_valid_json():
+    raw = '{"title": "bad \\udcff", "name": "bad \\udcff", "matchStrings": "a"}'
+    sp = SP.post(f"/v1/installs/{SP_MOD.DEMO_INSTALL}/courseOfferings", content=raw,
+                 headers={"token": SP_MOD.DEMO_TOKEN, **JSON})
+    assert sp.status_code == 400 and sp.json()["message"] == '"title" is invalid'
+    rh = RH.post("/courseOfferings/demo-tenant", content=raw, headers={**RH_AUTH, **JSON})
+    assert rh.status_code == 400 and set(rh.json()) == {"message"}
