@@ -116,8 +116,8 @@ def _objects(http: HttpCaller, settings: SalesforceSettings,
     for sobject, fields in needs.items():
         wanted.setdefault(sobject, set()).update(fields)
     lines = []
-    for sobject, fields in wanted.items():
-        lines.extend(_object(http, settings, sobject, fields))
+    for sobject, names in wanted.items():
+        lines.extend(_object(http, settings, sobject, names))
     return lines
 
 
@@ -159,11 +159,8 @@ def _object(http: HttpCaller, settings: SalesforceSettings, sobject: str,
 
 def _read(http: HttpCaller, settings: SalesforceSettings, _needs: Any) -> list[Check]:
     def run() -> list[Check]:
-        pages = query_pages(http, settings, select("CourseOffering", ["Id"], limit=1))
-        try:
-            records, _ = next(pages)
-        finally:
-            pages.close()
+        records, _ = next(iter(query_pages(http, settings,
+                                           select("CourseOffering", ["Id"], limit=1))))
         return [_line("read", True, f"SOQL read of CourseOffering ({len(records)} record"
                       f"{'' if len(records) == 1 else 's'})")]
     return _attempt("read", "give the integration user Read on CourseOffering", run)

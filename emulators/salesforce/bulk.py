@@ -284,8 +284,7 @@ def _schedule_errors(s: dict[str, Any]) -> list[dict[str, Any]]:
             errors.append({"message": f"{key} is invalid", "field": f"courseSchedule.{key}"})
     if not start:
         errors.append({"message": "Start Time is required", "field": "courseSchedule.startTime"})
-    elif isinstance(start, str) and isinstance(end, str) and _clock(start) is not None and \
-            _clock(end) is not None and _clock(end) < _clock(start):
+    elif _ends_before(start, end):
         errors.append({"message": "End time < Start time at Course Offering Schedule",
                        "field": "courseSchedule.endTime"})
     kind = s.get("type")
@@ -300,6 +299,12 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return len(text) == 10 or bool(_DATETIME.match(text))
+
+
+def _ends_before(start: Any, end: Any) -> bool:
+    begins = _clock(start) if isinstance(start, str) else None
+    ends = _clock(end) if isinstance(end, str) else None
+    return begins is not None and ends is not None and ends < begins
 
 
 def _clock(text: str) -> time | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -124,7 +125,7 @@ def _sf_datetime(value: Any) -> Any:
     return value.replace("Z", "+0000") if isinstance(value, str) else value
 
 
-_OFFERING = {
+_OFFERING: dict[str, Callable[[dict[str, Any]], Any]] = {
     "Id": lambda o: o["courseOfferingId"], "Name": lambda o: o.get("courseOfferingName"),
     "AcademicSessionId": lambda o: o.get("academicSessionId"),
     "LearningCourseId": lambda o: o.get("learningCourseId"),
@@ -140,7 +141,7 @@ _OFFERING = {
 }
 
 
-def _offering_getter(name: str, external_fields: list[str]) -> Any:
+def _offering_getter(name: str, external_fields: list[str]) -> Callable[[dict[str, Any]], Any] | None:
     if name in _OFFERING:
         return _OFFERING[name]
     if name.endswith("__c"):  # custom fields: the external ID field, custom attributes
@@ -164,7 +165,7 @@ def run_query(org: Org, soql: str, version: str, external_fields: list[str],
         with org.lock:
             rows = sorted(org.offerings.values(),
                           key=lambda o: (o["SystemModstamp"], o["courseOfferingId"]))
-        getters = {"Id": _OFFERING["Id"]}
+        getters: dict[str, Callable[[dict[str, Any]], Any]] = {"Id": _OFFERING["Id"]}
         for name in {*parsed.fields, *(c.field for c in parsed.where)}:
             getter = _offering_getter(name, external_fields)
             if getter is None:
