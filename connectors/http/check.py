@@ -57,7 +57,7 @@ def token_check(system: str, auth: Any, client: httpx.Client, flow: str) -> Chec
 
 def _fix(exc: Exception) -> str:
     if isinstance(exc, Unauthorized):
-        return "correct the setting named above (see README: Connect your systems)"
+        return "correct the setting named above"
     if isinstance(exc, ConfigError):
         return "set or correct the setting named above"
     return "try again; if it persists, the vendor's status page may say more"

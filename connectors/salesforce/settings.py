@@ -71,17 +71,19 @@ class SalesforceSettings(ConnectionSettings):
 
     @model_validator(mode="after")
     def _urls(self) -> SalesforceSettings:
+        # Written through __dict__ so model_fields_set keeps saying what the user set.
         legacy = self.base_url.strip()
+        values = self.__dict__
         if legacy and "login_url" not in self.model_fields_set:
-            self.login_url = legacy
+            values["login_url"] = legacy
         if legacy and self.instance_url is None and self.token is not None:
-            self.instance_url = legacy
-        self.login_url = self.login_url.rstrip("/")
+            values["instance_url"] = legacy
+        values["login_url"] = self.login_url.rstrip("/")
         if self.instance_url:
-            self.instance_url = self.instance_url.rstrip("/")
+            values["instance_url"] = self.instance_url.rstrip("/")
         # The HTTP client starts at the instance when known; OAuth flows move to the one the
         # token response names.
-        self.base_url = self.instance_url or self.login_url
+        values["base_url"] = self.instance_url or self.login_url
         return self
 
     @property
