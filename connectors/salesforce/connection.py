@@ -67,7 +67,8 @@ def _private_key(settings: SalesforceSettings) -> SecretStr:
 def build_auth(settings: SalesforceSettings, cache: TokenCache | None = None) -> httpx.Auth:
     """The auth part for the flow the settings choose, or a ConfigError naming what is missing."""
     flow = settings.flow
-    common = {"system": "salesforce", "cache": cache or default_token_cache(),
+    common = {"system": "salesforce",
+              "cache": cache if cache is not None else default_token_cache(),
               "use_instance_url": True}
     if flow == "token":
         assert settings.token is not None

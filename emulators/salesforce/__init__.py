@@ -72,6 +72,7 @@ def create_app(org: Org | None = None, *, client_id: str = DEMO_CLIENT_ID,
         "refresh_requires_secret": refresh_requires_secret}
     state.usage = state.posts = state.records_posted = 0
     state.cursors = {}
+    state.queries = []  # every SOQL text received, for tests that count queries
     state.query_page_size = 2000
     state.in_flight = state.max_in_flight = 0
     state.settings = {"max_batch": max_batch, "upsert_missing": upsert_missing,

@@ -84,6 +84,7 @@ def describe(version: str, sobject: str, request: Request, _session: Session) ->
 def query(version: str, request: Request, _session: Session, q: str = "") -> JSONResponse:
     """Run a SOQL query; the first page of its answer."""
     state = org_state(request)
+    state.queries.append(q)
     try:
         records = run_query(state.org, q, version, state.settings["external_id_fields"])
     except QueryError as exc:
