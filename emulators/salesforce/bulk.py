@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse
 
 from offering_sync.emulators.salesforce.common import (
     SalesforceError,
-    api_session,
+    Version,
+    gate,
     limit_header,
     org_state,
 )
@@ -49,9 +50,9 @@ _OFFERING_KEYS, _SCHEDULE_KEYS = OFFERING_KEYS, SCHEDULE_KEYS
 router = APIRouter()
 
 
-def connect_session(request: Request, version: str) -> str:
+def connect_session(request: Request, version: Version) -> str:
     """The API gate, with the resource's first version."""
-    return api_session(request, version, CONNECT_MIN_VERSION)
+    return gate(request, version, CONNECT_MIN_VERSION)
 
 
 _PAIR = {"type": "object", "properties": {"fieldName": {"type": "string"},
@@ -75,7 +76,8 @@ _BODY_SCHEMA: dict[str, Any] = {"requestBody": {"required": True, "content": {
 
 @router.post("/services/data/v{version}/connect/education/academic-operations/course-offering",
              openapi_extra=_BODY_SCHEMA)
-async def course_offering(version: str, request: Request,
+async def course_offering(version: Version,
+                          request: Request,
                           _session: Annotated[str, Depends(connect_session)],
                           overwrite: str = "false") -> JSONResponse:
     """Create (``overwrite=false``) or update (``true``) offerings by external ID."""

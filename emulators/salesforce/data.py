@@ -16,11 +16,12 @@ import secrets
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from offering_sync.emulators.salesforce.common import (
     SalesforceError,
+    Version,
     api_session,
     limit_header,
     org_state,
@@ -32,6 +33,13 @@ __all__ = ["router", "run_query"]
 
 router = APIRouter()
 Session = Annotated[str, Depends(api_session)]
+# Hints for the OpenAPI the fuzz tests generate from; they validate nothing, so an unknown
+# version or object still gets the vendor's 404.
+SObject = Annotated[str, Path(json_schema_extra={"enum": [
+    "CourseOffering", "AcademicSession", "LearningCourse"]})]
+Soql = Annotated[str, Query(examples=[
+    "SELECT Id, Name FROM LearningCourse WHERE CourseNumber = 'digitalchalk' LIMIT 5"])]
+Locator = Annotated[str, Path(examples=["01g0123456789ab-2000"])]
 _LOCATOR = re.compile(r"^(01g[0-9a-f]{12})-(\d{1,9})$")
 
 
@@ -51,7 +59,7 @@ def versions(request: Request) -> JSONResponse:
 
 
 @router.get("/services/data/v{version}/limits")
-def limits(version: str, request: Request, _session: Session) -> JSONResponse:
+def limits(version: Version, request: Request, _session: Session) -> JSONResponse:
     """The org's limits; only the daily API requests are emulated."""
     state = org_state(request)
     cap = state.settings["daily_limit"]
@@ -61,7 +69,7 @@ def limits(version: str, request: Request, _session: Session) -> JSONResponse:
 
 
 @router.get("/services/data/v{version}/sobjects/{sobject}/describe")
-def describe(version: str, sobject: str, request: Request, _session: Session) -> JSONResponse:
+def describe(version: Version, sobject: SObject, request: Request, _session: Session) -> JSONResponse:
     """Field names, types and which are external IDs."""
     state = org_state(request)
     fields = DESCRIBE.get(sobject)
@@ -81,7 +89,7 @@ def describe(version: str, sobject: str, request: Request, _session: Session) ->
 
 
 @router.get("/services/data/v{version}/query")
-def query(version: str, request: Request, _session: Session, q: str = "") -> JSONResponse:
+def query(version: Version, request: Request, _session: Session, q: Soql = "") -> JSONResponse:
     """Run a SOQL query; the first page of its answer."""
     state = org_state(request)
     state.queries.append(q)
@@ -100,7 +108,7 @@ def query(version: str, request: Request, _session: Session, q: str = "") -> JSO
 
 
 @router.get("/services/data/v{version}/query/{locator}")
-def query_more(version: str, locator: str, request: Request, _session: Session) -> JSONResponse:
+def query_more(version: Version, locator: Locator, request: Request, _session: Session) -> JSONResponse:
     """A further page of a query, by the locator its previous page named."""
     state = org_state(request)
     match = _LOCATOR.match(locator)
