@@ -10,10 +10,10 @@ There is no modified-date filter: incremental runs are full scans diffed by cont
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -23,6 +23,7 @@ from offering_sync.connectors.base import Page, Raw
 from offering_sync.connectors.http.auth import HeaderToken
 from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.http.per_record import pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
@@ -39,6 +40,8 @@ RECORD_FIELDS = frozenset({
 })
 
 MAX_PAGE_SIZE = 100  # "The maximum valid limit value is 100" (limit-and-offset)
+GET_OFFERING = ApiCall("GET", "offerings/{id}", doc="rest-api-v5/offerings/get-offerings-id",
+                       note="re-reads failed records; 404 when gone")
 LIST_OFFERINGS = ApiCall(
     "GET", "offerings", doc="rest-api-v5/offerings/get-offerings, limit-and-offset",
     note="limit ≤ 100 and offset; filters createdDate, title, tag, offeringCategoryId")
@@ -101,6 +104,30 @@ class DigitalChalkSource(HttpConnector[DigitalChalkSettings]):
                                system=self.system)
             offset = following
 
+    @property
+    def lists_everything(self) -> bool:
+        """False when a title/tag/category filter narrows the listing (absence means nothing)."""
+        return not (self.settings.title or self.settings.tag
+                    or self.settings.offering_category_id)
+
+    def read_ids(self, ids: Sequence[str]) -> Iterator[Page]:
+        """Re-read records by id (documented: a 404 means there is no such offering)."""
+        return iter(pages_by_id(ids, self._one))
+
+    def _one(self, offering_id: str) -> Raw | None:
+        try:
+            response = self.http.send(GET_OFFERING.method,
+                                      GET_OFFERING.url(id=quote(offering_id, safe="")),
+                                      idempotent=True, record=offering_id)
+        except Rejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        body = self.http.json(response, offering_id)
+        if isinstance(body, dict) and isinstance(body.get("results"), list):
+            body = body["results"][0] if body["results"] else None
+        return body if isinstance(body, dict) else None
+
     def _filters(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
         params: dict[str, Any] = {}
         if since or until:
@@ -158,6 +185,6 @@ def check() -> list[Check]:
 SYSTEM = SystemSpec(
     slug="digitalchalk", title="DigitalChalk (API v5)", settings_class=DigitalChalkSettings,
     make_source=DigitalChalkSource.from_settings, mappings_dir=MAPPINGS_DIR,
-    record_fields=RECORD_FIELDS, api_calls=(LIST_OFFERINGS,), secrets=("token",),
+    record_fields=RECORD_FIELDS, api_calls=(LIST_OFFERINGS, GET_OFFERING), secrets=("token",),
     note="source only: the v5 API has no endpoints that write offerings",
     check=check)

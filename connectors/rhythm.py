@@ -10,8 +10,7 @@ again once on a 409. A per-record API, driven with bounded concurrency.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,15 +18,16 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from offering_sync.connectors import MAPPINGS_DIR
-from offering_sync.connectors.base import LoadResult, Page, Raw
+from offering_sync.connectors.base import Page, Raw
 from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials, SettingNames
 from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
-from offering_sync.connectors.http.per_record import load_each
+from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
-from offering_sync.errors import ConfigError, ConnectorError, Rejected
+from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall, Check, SystemSpec
+from offering_sync.settings import read_settings
 
 __all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "RhythmSettings", "RhythmSource",
            "RhythmTarget", "mapping_settings"]
@@ -44,6 +44,8 @@ GET = ApiCall("GET", "courseOfferings/{tenant}/{id}", doc="getcourseoffering (se
               note="fields, consistentRead")
 UPDATE = ApiCall("PUT", "courseOfferings/{tenant}/{id}", doc="seed-apis.md §2.3",
                  basis="reading", note="full record with sys_version")
+DELETE = ApiCall("DELETE", "courseOfferings/{tenant}/{id}", doc="seed-apis.md §2.3",
+                 basis="reading", note="only with the delete policy")
 RECORD_FIELDS = frozenset({
     "id", "name", "course_id", "course_type_id", "type", "description", "short_description",
     "start_date", "end_date", "timezone", "timezone_mode", "timezone_offset",
@@ -73,11 +75,13 @@ class RhythmSettings(ConnectionSettings):
     training_provider_id: str = Field(default="default-provider",
                                       description="Rhythm requires one on every offering")
     concurrency: int = Field(default=4, ge=1, le=32)
+    webinar_account_id: str | None = Field(
+        default=None, description="Zoom account for offerings the mapping marks as webinars")
 
 
 def mapping_settings(settings: RhythmSettings | None = None) -> dict[str, Any]:
     """Values the Rhythm mappings read with ``setting:``."""
-    settings = settings or RhythmSettings()
+    settings = settings or read_settings(RhythmSettings)
     return {"rhythm.training_provider_id": settings.training_provider_id}
 
 
@@ -142,81 +146,152 @@ class RhythmSource(HttpConnector[RhythmSettings]):
             start = str(last)
 
 
-class RhythmTarget(HttpConnector[RhythmSettings]):
-    """Creates and updates offerings one call per record, at most ``concurrency`` at once."""
+def _read_ids(self: RhythmSource, ids: Sequence[str]) -> Iterator[Page]:
+    """Re-read offerings by id with the documented GET and the listing's ``fields`` (seed 001)."""
+    def one(offering_id: str) -> Raw | None:
+        try:
+            response = self.http.send(GET.method, GET.url(tenant=self.settings.tenant_id,
+                                                          id=offering_id),
+                                      idempotent=True, record=offering_id,
+                                      params={"fields": self.fields})
+        except Rejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        body = self.http.json(response, offering_id)
+        return body if isinstance(body, dict) else None
+
+    return iter(pages_by_id(ids, one))
+
+
+RhythmSource.read_ids = _read_ids  # type: ignore[attr-defined]
+
+
+class RhythmTarget(PerRecordTarget[RhythmSettings]):
+    """Creates and updates offerings one call per record, at most ``concurrency`` at once.
+
+    Create: POST without an id (documented: Rhythm generates it), our key in
+    ``sys_external_id``. Update (our reading: PUT replaces the record, checked against
+    ``sys_version``): read the record with ``consistentRead``, overlay the fields the mapping
+    owns, PUT it back with the version read, so what people set in Rhythm (publish_to_portal,
+    fee, credits, eligibility rules, webinar settings) survives. ``sys_external_id`` is ours
+    alone, so an unlinked record carrying our key is adopted, never duplicated.
+    """
 
     system = "rhythm"
-    max_batch = 100
     settings_class = RhythmSettings
     caller_factory = staticmethod(_caller)
+    identity_fields = ("sys_external_id",)
+    adopt_without_intent = True
+    retire_modes = ("deactivate", "delete")
 
-    def __init__(self, http: HttpCaller, settings: RhythmSettings) -> None:
-        super().__init__(http, settings)
-        self.path = f"courseOfferings/{settings.tenant_id}"
-        self._by_external: dict[str, str] | None = None
-        self._index_lock = threading.Lock()
+    def list_all(self) -> Iterator[Raw]:
+        """The tenant's offerings with just what identity needs."""
+        source = RhythmSource(self.http, self.settings)
+        source.fields = "id,sys_external_id,sys_created_at"
+        for page in source.pages():
+            yield from page.records
+
+    def fetch(self, target_id: str, key: str) -> Raw | None:
+        """GET one offering, consistently (documented: getcourseoffering, seed 001)."""
+        try:
+            response = self.http.send(GET.method, GET.url(tenant=self.settings.tenant_id,
+                                                          id=target_id),
+                                      idempotent=True, record=key,
+                                      params={"consistentRead": "true"})
+        except Rejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        body = self.http.json(response, key)
+        return body if isinstance(body, dict) else None
+
+    def create(self, body: Raw, key: str) -> Raw:
+        """POST a new offering; the answer carries the id Rhythm generated."""
+        response = self.http.send(CREATE.method, CREATE.url(tenant=self.settings.tenant_id),
+                                  idempotent=False, record=key, json=dict(body))
+        made = self.http.json(response, key)
+        if not isinstance(made, dict) or not made.get("id"):
+            raise Rejected("the create answer carries no id", system=self.system,
+                           status=response.status_code, record=key)
+        return made
+
+    def replace(self, target_id: str, body: Raw, current: Raw, key: str) -> Raw:
+        """PUT the whole record with the ``sys_version`` read (409 when someone wrote since)."""
+        response = self.http.send(UPDATE.method, UPDATE.url(tenant=self.settings.tenant_id,
+                                                            id=target_id),
+                                  idempotent=True, record=key,
+                                  json={**body, "id": target_id,
+                                        "sys_version": current.get("sys_version")})
+        answer = self.http.json(response, key) if response.content else {}
+        return answer if isinstance(answer, dict) else {}
+
+    def delete(self, target_id: str, key: str) -> None:
+        """DELETE one offering (our reading: the docs list no delete for offerings)."""
+        self.http.send(DELETE.method, DELETE.url(tenant=self.settings.tenant_id, id=target_id),
+                       idempotent=True, record=key)
+
+    def record_id(self, record: Raw) -> str:
+        """Rhythm's own id."""
+        return str(record["id"])
+
+    def version(self, record: Raw) -> str | None:
+        """``sys_version``: bumped by every write."""
+        value = record.get("sys_version")
+        return None if value is None else str(value)
+
+    def created_at(self, record: Raw) -> datetime | None:
+        """``sys_created_at``."""
+        return _instant(record.get("sys_created_at"))
+
+    def editable(self, record: Raw) -> dict[str, Any]:
+        """The record without the fields Rhythm computes itself."""
+        return {k: v for k, v in record.items() if k not in _COMPUTED}
+
+    def create_body(self, payload: Raw) -> dict[str, Any]:
+        """Our payload without an id; webinar options where the mapping asks for a webinar."""
+        body = {k: v for k, v in payload.items() if k != "id"}
+        if body.get("enable_webinar_integration") and "webinar_integration_options" not in body:
+            body["webinar_integration_options"] = {
+                "webinar_service": "integrations-zoom-accounts",
+                "webinar_account_id": self.settings.webinar_account_id}
+        return body
+
+    def same_identity(self, record: Raw, fingerprint: Mapping[str, Any]) -> bool:
+        """Our key in ``sys_external_id``: written by us alone."""
+        return bool(record.get("sys_external_id")) and \
+            record.get("sys_external_id") == fingerprint.get("sys_external_id")
+
+    def deactivated(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Unpublished: no longer sold in the portal (the record and its history stay)."""
+        return {**body, "publish_to_portal": False}
+
+    def revived(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Published again: it is back in the source."""
+        return {**body, "publish_to_portal": True}
 
 
-    def upsert(self, batch: Sequence[Raw], *, overwrite: bool,
-               target_ids: Sequence[str | None] | None = None) -> list[LoadResult]:
-        """Create or update each record; unknown ids are found by ``sys_external_id`` first.
+# Fields Rhythm sets itself (seed 001: sys_* audit fields, computed timezone data); a PUT never
+# sends them back, except sys_version (the optimistic-concurrency check) and our key.
+_COMPUTED = frozenset({
+    "sys_created_at", "sys_created_by_id", "sys_last_modified_at", "sys_last_modified_by_id",
+    "sys_bulk_load_at", "sys_bulk_load_id", "sys_bulk_load_pk", "sys_bulk_load_record_no",
+    "sys_bulk_load_source_file", "sys_calculated_field_error", "sys_calculated_field_errors",
+    "sys_configuration_snapshot_id", "sys_deleted_by_id", "sys_directive", "sys_has_files_in_s3",
+    "sys_last_bulk_data_operation_id", "sys_last_bulk_data_operation_sys_version",
+    "sys_last_security_context", "sys_locked", "sys_snapshot_base_version",
+    "timezone_abbreviation", "timezone_offset", "instructor_names", "sys_version",
+})
 
-        Raises:
-            ConnectorError: the service failed as a whole (after retries).
-        """
-        ids = list(target_ids or [None] * len(batch))
-        return load_each(list(zip(batch, ids, strict=True)),
-                         lambda pair: str(pair[0].get("sys_external_id")),
-                         lambda pair: self._one(pair[0], pair[1]),
-                         concurrency=self.settings.concurrency)
 
-    def _one(self, payload: Raw, target_id: str | None) -> LoadResult:
-        key = str(payload.get("sys_external_id"))
-        index = self._external_index()
-        known = target_id or index.get(key)
-        if known is None:
-            response = self.http.send("POST", self.path, idempotent=False, record=key,
-                                      json={k: v for k, v in payload.items() if k != "id"})
-            created = self.http.json(response, key)
-            index[key] = str(created["id"])
-            return LoadResult(key, ok=True, target_id=str(created["id"]))
-        return self._update(key, known, payload)
-
-    def _update(self, key: str, target_id: str, payload: Raw) -> LoadResult:
-        for attempt in (1, 2):
-            try:
-                current = self.http.json(self.http.send(
-                    "GET", f"{self.path}/{target_id}", idempotent=True, record=key,
-                    params={"fields": "id,sys_version", "consistentRead": "true"}), key)
-                self.http.send("PUT", f"{self.path}/{target_id}", idempotent=True, record=key,
-                               json={**payload, "id": target_id,
-                                     "sys_version": current.get("sys_version")})
-                return LoadResult(key, ok=True, target_id=target_id)
-            except Rejected as exc:
-                if exc.status == 404:
-                    return LoadResult(key, ok=False, conflict="missing",
-                                      errors=((None, "not found in Rhythm"),))
-                if exc.status != 409 or attempt == 2:
-                    raise
-        raise ConnectorError("unreachable", system=self.system)  # pragma: no cover
-
-    def _external_index(self) -> dict[str, str]:
-        """``sys_external_id`` → Rhythm id, read once per run.
-
-        It guards against duplicates when an earlier run created records and died before
-        recording them.
-        """
-        with self._index_lock:
-            if self._by_external is None:
-                index: dict[str, str] = {}
-                source = RhythmSource(self.http, self.settings)
-                source.fields = "id,sys_external_id"
-                for page in source.pages():
-                    for record in page.records:
-                        if record.get("sys_external_id"):
-                            index[str(record["sys_external_id"])] = str(record["id"])
-                self._by_external = index
-            return self._by_external
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _criteria(since: datetime | None, until: datetime | None) -> list[dict[str, str]]:

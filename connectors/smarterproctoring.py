@@ -3,28 +3,27 @@
 Docs: developers.smarterservices.com (update-course-offering, authentication) and the
 ``openapi.json`` of SmarterServices/Platform-Documenation. A JWT issued by the account manager
 goes in a ``token`` header (no token endpoint: a 401 means re-provision, never retry). Offerings
-have no external-ID field, so the state store keeps our key → ``CO…`` SID, and before a create the
-install is searched once per run for an offering with the same title (a crash-safe guard against
-duplicates). ``matchStrings`` go out comma-separated and come back as a list; dates are UTC ``Z``.
+have no external-ID field, so the state store's links keep our key → ``CO…`` SID (never a title
+match); create intents guard against duplicates after a crash. ``matchStrings`` go out
+comma-separated and come back as a list; dates are UTC ``Z``.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from offering_sync.connectors import MAPPINGS_DIR
-from offering_sync.connectors.base import LoadResult, Page, Raw
+from offering_sync.connectors.base import Page, Raw
 from offering_sync.connectors.http.auth import HeaderToken
 from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
-from offering_sync.connectors.http.per_record import load_each
+from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
@@ -40,9 +39,11 @@ INSTALL_SID = re.compile(r"^AI[a-f0-9]{32}$")
 LIST = ApiCall("GET", "v1/installs/{install}/courseOfferings", doc="openapi.json @ c04b69a",
                note="offset, limit")
 CREATE = ApiCall("POST", "v1/installs/{install}/courseOfferings", doc="openapi.json @ c04b69a")
+GET = ApiCall("GET", "v1/installs/{install}/courseOfferings/{sid}", doc="openapi.json @ c04b69a")
 UPDATE = ApiCall("PUT", "v1/installs/{install}/courseOfferings/{sid}",
                  doc="update-course-offering (seed 002)", note="full replacement")
-KEY_FIELD = "_key"  # our external ID rides along in the payload and is stripped before sending
+DELETE = ApiCall("DELETE", "v1/installs/{install}/courseOfferings/{sid}",
+                 doc="openapi.json @ c04b69a", note="only with the delete policy")
 
 
 class SmarterProctoringSettings(ConnectionSettings):
@@ -111,69 +112,122 @@ class SmarterProctoringSource(HttpConnector[SmarterProctoringSettings]):
             offset += len(items)
 
 
-class SmarterProctoringTarget(HttpConnector[SmarterProctoringSettings]):
-    """POST to create, PUT to replace; one call per record with bounded concurrency."""
+def _read_ids(self: SmarterProctoringSource, ids: Sequence[str]) -> Iterator[Page]:
+    """Re-read offerings by SID (GET one is documented in openapi.json @ c04b69a)."""
+    target = SmarterProctoringTarget(self.http, self.settings)
+    return iter(pages_by_id(ids, lambda sid: target.fetch(sid, sid)))
+
+
+SmarterProctoringSource.read_ids = _read_ids  # type: ignore[attr-defined]
+
+
+class SmarterProctoringTarget(PerRecordTarget[SmarterProctoringSettings]):
+    """POST to create, PUT to replace; one call per record with bounded concurrency.
+
+    Offerings have no external-ID field (documented), so the link table is the identity: an
+    offering is never matched by its title (two same-title offerings of one course are normal,
+    and hand-made ones must never be taken over). After a crash, only an unlinked offering that
+    matches a recorded create intent exactly (title and dates, created after the intent), and
+    alone, is adopted. PUT replaces the whole offering (documented), so an update reads it first
+    and keeps the match strings an administrator added (``on_update: merge``).
+    """
 
     system = "smarterproctoring"
-    max_batch = 100
     settings_class = SmarterProctoringSettings
     caller_factory = staticmethod(_caller)
+    identity_fields = ("title", "startDate", "endDate")
+    retire_modes = ("delete",)
 
-    def __init__(self, http: HttpCaller, settings: SmarterProctoringSettings) -> None:
-        super().__init__(http, settings)
-        self.path = f"v1/installs/{settings.install_sid}/courseOfferings"
-        self._by_title: dict[str, str] | None = None
-        self._lock = threading.Lock()
+    def list_all(self) -> Iterator[Raw]:
+        """Every offering of the install."""
+        for page in SmarterProctoringSource(self.http, self.settings).pages():
+            yield from page.records
 
-
-    def upsert(self, batch: Sequence[Raw], *, overwrite: bool,
-               target_ids: Sequence[str | None] | None = None) -> list[LoadResult]:
-        """Create or replace each offering.
-
-        Raises:
-            ConnectorError: the service failed as a whole (after retries).
-        """
-        ids = list(target_ids or [None] * len(batch))
-        return load_each(list(zip(batch, ids, strict=True)), lambda pair: _key(pair[0]),
-                         lambda pair: self._one(pair[0], pair[1]),
-                         concurrency=self.settings.concurrency)
-
-    def _one(self, payload: Raw, sid: str | None) -> LoadResult:
-        key = _key(payload)
-        body = {k: v for k, v in payload.items() if k != KEY_FIELD}
-        index = self._titles()
-        sid = sid or index.get(str(body.get("title")))
-        if sid is None:
-            created = self.http.json(self.http.send("POST", self.path, idempotent=False,
-                                                    record=key, json=body), key)
-            index[str(body.get("title"))] = str(created["sid"])
-            return LoadResult(key, ok=True, target_id=str(created["sid"]))
+    def fetch(self, target_id: str, key: str) -> Raw | None:
+        """GET one offering (openapi.json @ c04b69a)."""
         try:
-            self.http.send("PUT", f"{self.path}/{sid}", idempotent=True, record=key, json=body)
+            response = self.http.send(GET.method, GET.url(install=self.settings.install_sid,
+                                                          sid=target_id),
+                                      idempotent=True, record=key)
         except Rejected as exc:
             if exc.status == 404:
-                return LoadResult(key, ok=False, conflict="missing",
-                                  errors=((None, "not found in SmarterProctoring"),))
+                return None
             raise
-        return LoadResult(key, ok=True, target_id=sid)
+        body = self.http.json(response, key)
+        return body if isinstance(body, dict) else None
 
-    def _titles(self) -> dict[str, str]:
-        with self._lock:
-            if self._by_title is None:
-                index: dict[str, str] = {}
-                for page in SmarterProctoringSource(self.http, self.settings).pages():
-                    for record in page.records:
-                        index.setdefault(str(record.get("title")), str(record.get("sid")))
-                self._by_title = index
-            return self._by_title
+    def create(self, body: Raw, key: str) -> Raw:
+        """POST a new offering; the answer carries its ``sid`` (our reading of the answer)."""
+        response = self.http.send(CREATE.method, CREATE.url(install=self.settings.install_sid),
+                                  idempotent=False, record=key, json=_wire(body))
+        made = self.http.json(response, key)
+        if not isinstance(made, dict) or not made.get("sid"):
+            raise Rejected("the create answer carries no sid", system=self.system,
+                           status=response.status_code, record=key)
+        return made
+
+    def replace(self, target_id: str, body: Raw, current: Raw, key: str) -> Raw:
+        """PUT the whole offering (documented: a full replacement)."""
+        response = self.http.send(UPDATE.method, UPDATE.url(install=self.settings.install_sid,
+                                                            sid=target_id),
+                                  idempotent=True, record=key, json=_wire(body))
+        answer = self.http.json(response, key) if response.content else {}
+        return answer if isinstance(answer, dict) else {}
+
+    def delete(self, target_id: str, key: str) -> None:
+        """DELETE one offering (openapi.json @ c04b69a)."""
+        self.http.send(DELETE.method, DELETE.url(install=self.settings.install_sid,
+                                                 sid=target_id), idempotent=True, record=key)
+
+    def record_id(self, record: Raw) -> str:
+        """The offering's ``CO…`` SID."""
+        return str(record["sid"])
+
+    def version(self, record: Raw) -> str | None:
+        """``editDate``: the documented last-modified date."""
+        value = record.get("editDate")
+        return None if value is None else str(value)
+
+    def created_at(self, record: Raw) -> datetime | None:
+        """``createdDate``."""
+        return _instant(record.get("createdDate"))
+
+    def editable(self, record: Raw) -> dict[str, Any]:
+        """What a PUT carries, with match strings as a list (they come back as one)."""
+        strings = record.get("matchStrings")
+        if isinstance(strings, str):
+            strings = [s.strip() for s in strings.split(",") if s.strip()]
+        return {"title": record.get("title"), "matchStrings": list(strings or []),
+                "startDate": record.get("startDate"), "endDate": record.get("endDate")}
+
+    def create_body(self, payload: Raw) -> dict[str, Any]:
+        """Our payload as sent: only the documented fields."""
+        return {k: payload[k] for k in PAYLOAD_FIELDS if k in payload}
+
+    def same_identity(self, record: Raw, fingerprint: Mapping[str, Any]) -> bool:
+        """Same title and the same instants (whatever the date format)."""
+        return record.get("title") == fingerprint.get("title") and all(
+            _instant(record.get(k)) == _instant(fingerprint.get(k)) for k in ("startDate",
+                                                                             "endDate"))
 
 
-def _key(payload: Raw) -> str:
-    value: Any = payload.get(KEY_FIELD)
-    if not value:
-        raise Rejected(f"a payload has no {KEY_FIELD}; the mapping must set it",
-                       system="smarterproctoring")
-    return str(value)
+def _wire(body: Raw) -> dict[str, Any]:
+    """Match strings go out as one comma-separated string (documented)."""
+    out = dict(body)
+    strings = out.get("matchStrings")
+    if isinstance(strings, list | tuple):
+        out["matchStrings"] = ",".join(str(s) for s in strings)
+    return out
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def check() -> list[Check]:
@@ -186,6 +240,6 @@ SYSTEM = SystemSpec(
     slug="smarterproctoring", title="SmarterProctoring",
     settings_class=SmarterProctoringSettings, make_source=SmarterProctoringSource.from_settings,
     make_target=SmarterProctoringTarget.from_settings, mappings_dir=MAPPINGS_DIR,
-    record_fields=RECORD_FIELDS, payload_fields=PAYLOAD_FIELDS | {KEY_FIELD},
-    api_calls=(LIST, CREATE, UPDATE), secrets=("token",),
+    record_fields=RECORD_FIELDS, payload_fields=PAYLOAD_FIELDS,
+    api_calls=(LIST, CREATE, GET, UPDATE, DELETE), secrets=("token",),
     check=check)

@@ -212,6 +212,19 @@ def create_app(tenant: Tenant | None = None, *, client_id: str = DEMO_CLIENT_ID,
         state.writes += 1
         return JSONResponse(stored)
 
+    @app.delete("/courseOfferings/{tenant_id}/{offering_id}")
+    def delete(tenant_id: str, offering_id: str, request: Request) -> JSONResponse:
+        """Our reading: the docs list DELETE for sibling resources, not for offerings."""
+        refused = gate(request, tenant_id)
+        if refused:
+            return refused
+        with state.tenant.lock:
+            gone = state.tenant.records.pop(offering_id, None)
+        if gone is None:
+            return _error(404, f"Course offering {offering_id} was not found")
+        state.writes += 1
+        return JSONResponse({"id": offering_id})
+
     @app.get("/_emulator/stats")
     def stats() -> dict[str, Any]:
         return {"offerings": len(state.tenant.records), "writes": state.writes,

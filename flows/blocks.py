@@ -14,7 +14,7 @@ from typing import Any, cast
 from prefect.blocks.system import Secret
 
 from offering_sync.app import registry
-from offering_sync.connectors.http.redact import register_secret
+from offering_sync.redact import register_secret
 
 __all__ = ["load_secret_blocks"]
 

@@ -14,11 +14,11 @@ from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 
 from offering_sync.app.compose import build_pipeline
-from offering_sync.connectors.http.redact import install_log_redaction
 from offering_sync.engine import Counts, SyncOptions, sync_pipeline
 from offering_sync.errors import TransientError
 from offering_sync.flows.artifacts import publish_summary
 from offering_sync.flows.blocks import load_secret_blocks
+from offering_sync.redact import install_log_redaction
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore
 

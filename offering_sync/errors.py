@@ -13,10 +13,11 @@ SyncError
 ├── InvalidRecord        (key, field, value, reason) while mapping/validating → dead letter
 ├── LockHeld             another run of the same pipeline holds the lock
 └── StateError           database or migration trouble
+    └── LockLost         this run's lock was taken over: it must stop recording
 ```
 
-Messages never contain credentials: connectors pass vendor text through
-``connectors.http.redact`` before raising.
+Messages never contain credentials: vendor text passes through ``offering_sync.redact``
+before it is raised, and database errors never carry SQL or row data.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "ConnectorError",
     "InvalidRecord",
     "LockHeld",
+    "LockLost",
     "MappingError",
     "QuotaExhausted",
     "RateLimited",
@@ -136,6 +138,10 @@ class LockHeld(SyncError):
 
 class StateError(SyncError):
     """The state store cannot be reached or migrated."""
+
+
+class LockLost(StateError):
+    """This run no longer holds its pipeline's lock (another run recovered it)."""
 
 
 def _short(value: Any) -> str:

@@ -38,10 +38,9 @@ def fast_retry(attempts: int = 6) -> RetryPolicy:
 
 def _reset_postgres(url: str) -> None:
     engine = create_engine("postgresql+psycopg://" + url.removeprefix("postgresql://"))
-    with engine.begin() as conn:
-        for table in ("alembic_version", "locks", "dead_letters", "record_links", "cursors",
-                      "runs"):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    with engine.begin() as conn:  # every table any revision made, whatever its name
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
 
 

@@ -131,3 +131,22 @@ class System:
         if self.name == "rhythm":
             return [r.get("sys_external_id") for r in self.stored().values()]
         return [o["title"] for o in self.stored().values()]
+
+
+def key_of(payload: dict) -> str:
+    """Our external id inside a payload, whichever system it is for."""
+    if "courseOffering" in payload:
+        return str(payload["courseOffering"]["courseOfferingExternalId"]["fieldValue"])
+    return str(payload.get("sys_external_id") or payload.get("_key"))
+
+
+def write(target, payloads, *, overwrite: bool, target_ids=None, policy=None, versions=None):
+    """``target.upsert`` with plain payloads, as the engine would wrap them."""
+    from offering_sync.records import WritePolicy, WriteRequest
+
+    ids = list(target_ids or [None] * len(payloads))
+    known = list(versions or [None] * len(payloads))
+    requests = [WriteRequest(key_of(p), {k: v for k, v in p.items() if k != "_key"}, tid,
+                             target_version=v)
+                for p, tid, v in zip(payloads, ids, known, strict=True)]
+    return target.upsert(requests, overwrite=overwrite, policy=policy or WritePolicy())

@@ -32,8 +32,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import httpx
 from pydantic import SecretStr
 
-from offering_sync.connectors.http.redact import redact, register_secret
 from offering_sync.errors import ConfigError, RateLimited, TransientError, Unauthorized
+from offering_sync.redact import redact, register_secret
 
 __all__ = ["SETTING_EXTENSION", "CachedToken", "HeaderToken", "MemoryTokenCache",
            "OAuth2ClientCredentials", "OAuth2JwtBearer", "OAuth2RefreshToken", "OAuth2Token",

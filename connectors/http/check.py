@@ -15,9 +15,9 @@ import httpx
 from pydantic import ValidationError
 
 from offering_sync.connectors.http.auth import OAuth2Token
-from offering_sync.connectors.http.redact import redact
 from offering_sync.errors import ConfigError, ConnectorError, Unauthorized
 from offering_sync.plugin import Check
+from offering_sync.redact import redact
 
 __all__ = ["describe_settings_error", "send_unauthenticated", "source_check", "token_check"]
 

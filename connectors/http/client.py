@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from offering_sync.connectors.http.redact import redact
 from offering_sync.connectors.http.retry import RateLimiter, RetryPolicy
 from offering_sync.errors import (
     ConfigError,
@@ -26,6 +25,7 @@ from offering_sync.errors import (
     TransientError,
     Unauthorized,
 )
+from offering_sync.redact import redact
 
 __all__ = ["HttpCaller", "build_client", "parse_retry_after"]
 

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 
 from offering_sync.connectors.http.client import HttpCaller, build_client
 from offering_sync.connectors.http.retry import RateLimiter, RetryBudget, RetryPolicy
+from offering_sync.settings import read_settings
 
 __all__ = ["ConnectionSettings", "HttpConnector", "make_caller"]
 
@@ -65,7 +66,7 @@ class HttpConnector(Generic[S]):
 
         A missing credential is a ``ConfigError`` naming the setting.
         """
-        chosen = settings if settings is not None else cls.settings_class()
+        chosen = settings if settings is not None else read_settings(cls.settings_class)
         return cls(cls.caller_factory(chosen, cls.system, retry), chosen)
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from offering_sync.connectors.salesforce.source import RECORD_FIELDS, Salesforce
 from offering_sync.connectors.salesforce.target import (
     COURSE_OFFERING_POST,
     PAYLOAD_FIELDS,
+    SOBJECT_DELETE,
     SalesforceTarget,
 )
 from offering_sync.plugin import SystemSpec
@@ -34,6 +35,6 @@ SYSTEM = SystemSpec(
     make_source=SalesforceSource.from_settings, make_target=SalesforceTarget.from_settings,
     mapping_settings=mapping_settings, mappings_dir=MAPPINGS_DIR, record_fields=RECORD_FIELDS,
     payload_fields=PAYLOAD_FIELDS,
-    api_calls=(TOKEN, COURSE_OFFERING_POST, QUERY, VERSIONS, DESCRIBE, LIMITS),
+    api_calls=(TOKEN, COURSE_OFFERING_POST, QUERY, SOBJECT_DELETE, VERSIONS, DESCRIBE, LIMITS),
     secrets=("client_id", "client_secret", "token", "private_key", "refresh_token"),
     check=check)

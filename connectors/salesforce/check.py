@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from offering_sync.connectors.http.check import describe_settings_error, token_check
+from offering_sync.connectors.http.check import token_check
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.salesforce.connection import FLOW_NAMES, make_salesforce_caller
@@ -23,6 +21,7 @@ from offering_sync.connectors.salesforce.settings import SalesforceSettings, env
 from offering_sync.connectors.salesforce.source import RECORD_FIELDS
 from offering_sync.errors import ConfigError, ConnectorError, Rejected
 from offering_sync.plugin import ApiCall, Check
+from offering_sync.settings import read_settings
 
 __all__ = ["DESCRIBE", "LIMITS", "LOOKUP_FIELDS", "VERSIONS", "check"]
 
@@ -50,10 +49,9 @@ def check(settings: SalesforceSettings | None = None, *, http: HttpCaller | None
           needs: Mapping[str, frozenset[str]] = LOOKUP_FIELDS) -> list[Check]:
     """Every check line for the org the settings point at (``http`` injected in tests)."""
     try:
-        settings = settings or SalesforceSettings()
-    except ValidationError as exc:
-        return [_line("settings", False, describe_settings_error(exc, "OFFERING_SYNC_SALESFORCE_"),
-                      "fix the value named above")]
+        settings = settings or read_settings(SalesforceSettings)
+    except ConfigError as exc:
+        return [_line("settings", False, str(exc), "fix the value named above")]
     own = http is None
     try:
         http = http or make_salesforce_caller(settings, SYSTEM, RetryPolicy(attempts=2))

@@ -124,5 +124,5 @@ def make_salesforce_caller(settings: SalesforceSettings, system: str,
     """The caller every Salesforce part shares: the flow's auth, the quota quirk."""
     caller = make_caller(settings, system, build_auth(settings), retry)
     caller.classify = classify
-    caller.base_setting = env("instance_url") if settings.instance_url else env("login_url")
+    caller.base_setting = settings.api_url_setting
     return caller

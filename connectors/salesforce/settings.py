@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from offering_sync.connectors.http.settings import ConnectionSettings
+from offering_sync.settings import read_settings
 
 __all__ = ["DEFAULT_BATCH", "PRODUCTION_LOGIN", "SANDBOX_LOGIN", "SalesforceSettings", "env",
            "mapping_settings"]
@@ -87,6 +88,16 @@ class SalesforceSettings(ConnectionSettings):
         return self
 
     @property
+    def api_url_setting(self) -> str:
+        """The variable the API host came from, as the user wrote it (for "check …" messages)."""
+        legacy = "base_url" in self.model_fields_set
+        if self.instance_url:
+            return env("instance_url" if "instance_url" in self.model_fields_set or not legacy
+                       else "base_url")
+        return env("base_url" if legacy and "login_url" not in self.model_fields_set
+                   else "login_url")
+
+    @property
     def flow(self) -> Flow | None:
         """Which way to authenticate, from the credentials given (first match wins)."""
         if self.token is not None:
@@ -121,5 +132,5 @@ class SalesforceSettings(ConnectionSettings):
 
 def mapping_settings(settings: SalesforceSettings | None = None) -> dict[str, Any]:
     """Values the Salesforce mapping files may read with ``setting:``."""
-    settings = settings or SalesforceSettings()
+    settings = settings or read_settings(SalesforceSettings)
     return {"salesforce.external_id_field": settings.external_id_field}

@@ -17,16 +17,23 @@ from typing import Any
 
 import httpx
 
-from offering_sync.connectors.base import Conflict, LoadResult, Raw
+from offering_sync.connectors.base import (
+    Conflict,
+    LoadResult,
+    Raw,
+    WritePolicy,
+    WriteRequest,
+)
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.settings import HttpConnector
 from offering_sync.connectors.salesforce.connection import classify, make_salesforce_caller
-from offering_sync.connectors.salesforce.query import query_rows
+from offering_sync.connectors.salesforce.query import query_pages, query_rows, soql_literal
 from offering_sync.connectors.salesforce.settings import SalesforceSettings
-from offering_sync.errors import QuotaExhausted, Rejected
+from offering_sync.errors import ConfigError, QuotaExhausted, Rejected
+from offering_sync.ownership import for_update
 from offering_sync.plugin import ApiCall
 
-__all__ = ["COURSE_OFFERING_POST", "PAYLOAD_FIELDS", "SalesforceTarget"]
+__all__ = ["COURSE_OFFERING_POST", "PAYLOAD_FIELDS", "SOBJECT_DELETE", "SalesforceTarget"]
 
 PAYLOAD_FIELDS = frozenset("courseOffering." + key for key in (
     "academicSessionId", "courseOfferingName", "learningCourseId", "startDate",
@@ -39,7 +46,12 @@ COURSE_OFFERING_POST = ApiCall(
     "POST", "services/data/v{version}/connect/education/academic-operations/course-offering",
     doc="edu_cloud_dev_guide connect_resources_course_offering (seed 000)",
     note="overwrite=false|true")
+SOBJECT_DELETE = ApiCall("DELETE", "services/data/v{version}/sobjects/CourseOffering/{id}",
+                         doc="api_rest resources_sobject_retrieve (DELETE)", basis="reading",
+                         note="only with the delete policy")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_REQUIRED_READ = ("Id", "Name", "AcademicSessionId", "LearningCourseId", "StartDate")
 
 
 class SalesforceTarget(HttpConnector[SalesforceSettings]):
@@ -61,16 +73,26 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
         return query_rows(self.http, self.settings, sobject, fields, where)
 
 
-    def upsert(self, batch: Sequence[Raw], *, overwrite: bool,
-               target_ids: Sequence[str | None] | None = None) -> list[LoadResult]:
+    upsert_key = True
+    retire_modes = ("deactivate", "delete")
+
+    def upsert(self, batch: Sequence[WriteRequest], *, overwrite: bool,
+               policy: WritePolicy) -> list[LoadResult]:
         """POST one batch; per-record failures come back as values, not exceptions.
 
         Retrying the POST is safe: every item carries its external ID, so a repeat either
-        updates in place or comes back as a per-record "already exists" conflict.
+        updates in place or comes back as a per-record "already exists" conflict. An update
+        leaves out the fields the mapping keeps on create only (``on_update: keep``); the
+        fields it does not name are not sent, so the org keeps them.
 
         Raises:
             ConnectorError: the whole request failed (after retries where safe).
         """
+        items = [for_update(r.payload, policy.ownership) if overwrite else dict(r.payload)
+                 for r in batch]
+        return self._post(items, overwrite)
+
+    def _post(self, batch: Sequence[Raw], overwrite: bool) -> list[LoadResult]:
         if not batch:
             return []
         self._check_quota()
@@ -90,6 +112,69 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
         return [_read_detail(key, detail, overwrite) for key, detail in zip(keys, details,
                                                                             strict=True)]
 
+    def plan(self, batch: Sequence[WriteRequest]) -> list[LoadResult]:
+        """Dry run: one SOQL query says which external ids the org already has."""
+        existing = self._existing({r.key for r in batch}, fields=("Id",))
+        return [LoadResult(r.key, ok=True, target_id=existing.get(r.key, {}).get("Id"),
+                           action="would_update" if r.key in existing else "would_create")
+                for r in batch]
+
+    def retire(self, batch: Sequence[WriteRequest], *, how: str,
+               policy: WritePolicy) -> list[LoadResult]:
+        """Deactivate (``isActive=false`` through the same bulk POST) or delete by sObject id.
+
+        The bulk POST requires the session, course, name and start date even on an update, so
+        they are read back from the org first (one SOQL query per batch). Deleting uses the
+        sObject REST delete (our reading: the course-offering resource has no delete).
+        """
+        if how == "delete":
+            return [self._delete(r) for r in batch]
+        current = self._existing({r.key for r in batch}, fields=_REQUIRED_READ)
+        items, keys = [], []
+        for request in batch:
+            row = current.get(request.key)
+            if row is None:
+                continue
+            keys.append(request.key)
+            items.append({"courseOffering": {
+                "courseOfferingExternalId": {"fieldName": self.settings.external_id_field,
+                                             "fieldValue": request.key},
+                "courseOfferingName": row.get("Name"),
+                "academicSessionId": row.get("AcademicSessionId"),
+                "learningCourseId": row.get("LearningCourseId"),
+                "startDate": row.get("StartDate"), "isActive": False}})
+        answers = dict(zip(keys, self._post(items, True), strict=True))
+        return [_retired(answers.get(r.key), r.key, "deactivated") for r in batch]
+
+    def _delete(self, request: WriteRequest) -> LoadResult:
+        if not request.target_id:
+            return LoadResult(request.key, ok=False, errors=((None, "no Salesforce id linked"),))
+        path = SOBJECT_DELETE.url(version=self.settings.api_version, id=request.target_id)
+        try:
+            self.http.send("DELETE", path, idempotent=True, record=request.key)
+        except Rejected as exc:
+            if exc.status != 404:
+                return LoadResult(request.key, ok=False, errors=((None, str(exc)),))
+        return LoadResult(request.key, ok=True, target_id=request.target_id, action="deleted")
+
+    def _existing(self, keys: set[str], *, fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """Rows of CourseOffering whose external-ID field holds one of ``keys``."""
+        name = self.settings.external_id_field
+        if not _FIELD_NAME.match(name):
+            raise ConfigError(f"OFFERING_SYNC_SALESFORCE_EXTERNAL_ID_FIELD {name!r} is not a "
+                              "field name")
+        found: dict[str, dict[str, Any]] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 200):
+            values = ", ".join(soql_literal(k) for k in ordered[start:start + 200])
+            query = (f"SELECT {', '.join((*fields, name))} FROM CourseOffering "  # noqa: S608
+                     f"WHERE {name} IN ({values})")
+            for records, _ in query_pages(self.http, self.settings, query):
+                for row in records:
+                    if row.get(name) is not None:
+                        found[str(row[name])] = row
+        return found
+
     def _note_usage(self, response: httpx.Response) -> None:
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
@@ -103,6 +188,15 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
                     f"API usage {used}/{limit} passed the stop ratio "
                     f"{self.settings.quota_stop_ratio:.0%}; stopping before the org's quota "
                     "runs out", system=self.system)
+
+
+def _retired(result: LoadResult | None, key: str, action: str) -> LoadResult:
+    if result is None:  # not in the org any more: nothing to deactivate
+        return LoadResult(key, ok=True, action=action)  # type: ignore[arg-type]
+    if not result.ok:
+        return result
+    return LoadResult(key, ok=True, target_id=result.target_id,
+                      action=action)  # type: ignore[arg-type]
 
 
 def _external_id(item: Raw) -> str:

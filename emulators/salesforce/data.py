@@ -4,7 +4,8 @@ From the REST API developer guide: ``GET /services/data/`` lists ``{label, url, 
 each version and needs no session (resources-versions); ``GET …/limits`` answers
 ``{"DailyApiRequests": {"Max", "Remaining"}, …}`` (resources-limits); ``GET
 …/sobjects/{X}/describe`` answers ``{name, fields: [{name, type, externalId, …}], …}``
-(resources-sobject-describe); ``GET …/query?q=`` answers ``{totalSize, done, nextRecordsUrl,
+(resources-sobject-describe); ``DELETE …/sobjects/CourseOffering/{id}`` answers 204 or 404
+(resources_sobject_retrieve); ``GET …/query?q=`` answers ``{totalSize, done, nextRecordsUrl,
 records}`` with up to 2,000 records a page and further pages at
 ``/services/data/vXX.X/query/<locator>-<n>`` (resources-query, resources-query-more-results).
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from offering_sync.emulators.salesforce.common import (
     SalesforceError,
@@ -105,6 +106,20 @@ def query(version: Version, request: Request, _session: Session, q: Soql = "") -
     locator = "01g" + secrets.token_hex(6)
     state.cursors[locator] = (records, size)
     return _page(state, version, locator, 0)
+
+
+@router.delete("/services/data/v{version}/sobjects/CourseOffering/{offering_id}",
+               status_code=204)
+def delete_offering(version: Version, offering_id: str, request: Request,
+                    _session: Session) -> Response:
+    """SObject REST delete (api_rest resources_sobject_retrieve): 204, or 404 NOT_FOUND."""
+    org = org_state(request).org
+    with org.lock:
+        if org.offerings.pop(offering_id, None) is None:
+            raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        for key in [k for k, v in org.by_external.items() if v == offering_id]:
+            del org.by_external[key]
+    return Response(status_code=204)
 
 
 @router.get("/services/data/v{version}/query/{locator}")

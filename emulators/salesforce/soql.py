@@ -1,10 +1,11 @@
 """The subset of SOQL the emulated org understands, parsed with a real tokenizer.
 
-``SELECT f, … FROM Object [WHERE a op literal [AND …]] [ORDER BY …] [LIMIT n]`` where ``op`` is
-``= != < <= > >=`` and a literal is a quoted string (backslash escapes, as the SOQL reference's
-"Quoted String Escape Sequences" lists), ``true``/``false``/``null``, a number, a date
-(``2026-01-31``) or a dateTime (``2026-01-31T00:00:00Z`` / ``…+00:00``). String equality ignores
-case, as SOQL's does. Anything else is ``MALFORMED_QUERY``, never a crash.
+``SELECT f, … FROM Object [WHERE cond [AND …]] [ORDER BY …] [LIMIT n]`` where a condition is
+``a op literal`` (``op``: ``= != < <= > >=``) or ``a IN (literal, …)``, and a literal is a quoted
+string (backslash escapes, as the SOQL reference's "Quoted String Escape Sequences" lists),
+``true``/``false``/``null``, a number, a date (``2026-01-31``) or a dateTime
+(``2026-01-31T00:00:00Z`` / ``…+00:00``). String equality ignores case, as SOQL's does.
+Anything else is ``MALFORMED_QUERY``, never a crash.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _TOKEN = re.compile(r"""
   | (?P<number>-?\d+(?:\.\d+)?)
   | (?P<op><=|>=|!=|<>|=|<|>)
   | (?P<comma>,)
+  | (?P<paren>[()])
   | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<space>\s+)
 """, re.VERBOSE)
@@ -156,12 +158,30 @@ def parse(soql: str) -> Query:
     if word("WHERE"):
         while True:
             name = take("name")
-            op = take("op")
-            if pos >= len(tokens):
-                raise QueryError("MALFORMED_QUERY", "a condition needs a value")
-            kind, text = tokens[pos]
-            pos += 1
-            where.append(Condition(name, "!=" if op == "<>" else op, _literal(kind, text)))
+            if word("IN"):
+                if take("paren") != "(":
+                    raise QueryError("MALFORMED_QUERY", "expected ( after IN")
+                values = []
+                while True:
+                    if pos >= len(tokens):
+                        raise QueryError("MALFORMED_QUERY", "an IN list needs values")
+                    kind, text = tokens[pos]
+                    pos += 1
+                    values.append(_literal(kind, text))
+                    if pos < len(tokens) and tokens[pos][0] == "comma":
+                        pos += 1
+                        continue
+                    break
+                if take("paren") != ")":
+                    raise QueryError("MALFORMED_QUERY", "expected ) after the IN list")
+                where.append(Condition(name, "IN", tuple(values)))
+            else:
+                op = take("op")
+                if pos >= len(tokens):
+                    raise QueryError("MALFORMED_QUERY", "a condition needs a value")
+                kind, text = tokens[pos]
+                pos += 1
+                where.append(Condition(name, "!=" if op == "<>" else op, _literal(kind, text)))
             if not word("AND"):
                 break
     if word("ORDER"):
@@ -205,7 +225,9 @@ def _typed(stored: Any, literal: Any) -> Any:
 
 
 def compare(stored: Any, op: str, literal: Any) -> bool:
-    """SOQL's comparison of a stored value with a typed literal."""
+    """SOQL's comparison of a stored value with a typed literal (a tuple for ``IN``)."""
+    if op == "IN":
+        return any(compare(stored, "=", one) for one in literal)
     value = _typed(stored, literal)
     if literal is None or value is None:
         equal = value is None and literal is None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,14 +18,31 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from offering_sync.engine import Counts, RunSummary, SyncOptions, sync_pipeline
-from offering_sync.errors import ConfigError, MappingError, StateError, SyncError
-from offering_sync.settings import CoreSettings
+from offering_sync.engine import Counts, RunSummary, sync_pipeline
+from offering_sync.errors import ConfigError, MappingError, SyncError
+from offering_sync.settings import CoreSettings, read_settings
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Keep course offerings in step between education systems.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"offering-sync {version('offering-sync')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+          ) -> None:
+    """Keep course offerings in step between education systems."""
+
+
 mappings_app = typer.Typer(no_args_is_help=True, help="Check the declarative mapping files.")
 dead_app = typer.Typer(no_args_is_help=True, help="Records that could not be synced.")
 app.add_typer(mappings_app, name="mappings")
@@ -58,15 +74,29 @@ def sync(
     full_refresh: Annotated[bool, typer.Option(help="Ignore the stored watermark.")] = False,
     since: Annotated[str | None, typer.Option(help="ISO date-time: start of the window.")] = None,
     until: Annotated[str | None, typer.Option(help="ISO date-time: end of the window.")] = None,
-    dry_run: Annotated[bool, typer.Option(help="Extract, map and diff; write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        help="Read the source and ask the target (read-only) what would change; write "
+        "nothing.")] = False,
+    on_conflict: Annotated[str | None, typer.Option(
+        help="source-wins | target-wins | dead-letter, when the target was edited since our "
+        "last write (default: OFFERING_SYNC_ON_CONFLICT).")] = None,
+    on_delete: Annotated[str | None, typer.Option(
+        help="report | deactivate | delete, for offerings the source no longer lists "
+        "(default: OFFERING_SYNC_ON_DELETE).")] = None,
+    allow_mass_delete: Annotated[bool, typer.Option(
+        help="Deactivate/delete even past OFFERING_SYNC_MAX_DELETE_RATIO, this run only."
+    )] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     prefect: Annotated[bool, typer.Option(help="Run as a Prefect flow (shows in the UI).")] = False,
 ) -> None:
     """Sync offerings from SOURCE to TARGET once."""
-    options = SyncOptions(full_refresh=full_refresh, since=_when(since, "since"),
-                          until=_when(until, "until"), dry_run=dry_run,
-                          mode="full" if full_refresh else "backfill" if since or until
-                          else "incremental")
+    settings = read_settings(CoreSettings)
+    options = settings.options(
+        full_refresh=full_refresh, since=_when(since, "since"), until=_when(until, "until"),
+        dry_run=dry_run, mode="full" if full_refresh else "backfill" if since or until
+        else "incremental", on_conflict=_choice(on_conflict, "--on-conflict", CONFLICTS),
+        on_delete=_choice(on_delete, "--on-delete", DELETES),
+        allow_mass_delete=allow_mass_delete)
     if prefect:
         from offering_sync.app.registry import system
         from offering_sync.flows.sync import sync_offerings
@@ -80,18 +110,32 @@ def sync(
         return
     from offering_sync.app.compose import build_pipeline
 
-    settings = CoreSettings()
     pipeline = build_pipeline(source, target, settings)
     store = _store(settings)
-    options = replace(options, lock_ttl_seconds=settings.lock_ttl_seconds,
-                      max_failure_ratio=settings.max_failure_ratio)
     try:
         summary = _with_progress(lambda cb: sync_pipeline(pipeline, store, options, progress=cb),
                                  quiet=as_json)
+    except SyncError as exc:
+        if as_json:  # always one object, failed runs included
+            failed = getattr(exc, "run_summary", None)
+            body = failed.as_dict() if failed is not None else {"status": "failed"}
+            out.print_json(json.dumps({**body, "status": body.get("status", "failed"),
+                                       "message": str(exc)}, default=str))
+        raise
     finally:
         pipeline.source.close()
         pipeline.target.close()
     _finish(summary.as_dict(), as_json)
+
+
+CONFLICTS = ("source-wins", "target-wins", "dead-letter")
+DELETES = ("report", "deactivate", "delete")
+
+
+def _choice(value: str | None, option: str, allowed: tuple[str, ...]) -> str | None:
+    if value is not None and value not in allowed:
+        raise ConfigError(f"{option} {value!r} is not one of {', '.join(allowed)}")
+    return value
 
 
 def _with_progress(run: Any, *, quiet: bool) -> RunSummary:
@@ -262,14 +306,23 @@ def dead_letters_retry(
     pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Re-run dead letters through their pipeline; resolved on success."""
+    """Retry dead letters now, re-reading each record from the source; resolved on success."""
     from offering_sync.app.compose import build_pipeline
     from offering_sync.retry_dead_letters import retry_dead_letters
 
-    settings = CoreSettings()
-    summaries = retry_dead_letters(_store(settings),
-                                   lambda s, t: build_pipeline(s, t, settings),
-                                   ids=ids, pipeline=pipeline)
+    settings = read_settings(CoreSettings)
+    store = _store(settings)
+    name = _pipeline_name(pipeline)
+    if name is not None and name not in store.pipelines():
+        raise ConfigError(f"no pipeline {name!r} has run here; known: "
+                          f"{', '.join(store.pipelines()) or 'none yet'}")
+
+    def build(source: str, target: str) -> Any:
+        _secrets_from_prefect(source, target)
+        return build_pipeline(source, target, settings)
+
+    summaries = retry_dead_letters(store, build, ids=ids, pipeline=name,
+                                   options=settings.options(mode="retry"))
     if not summaries:
         out.print("no dead letters to retry")
         return
@@ -280,6 +333,55 @@ def dead_letters_retry(
             out.print(_summary_table(s.as_dict(), title=f"retry {s.pipeline}"))
     if not all(s.ok for s in summaries):
         raise typer.Exit(1)
+
+
+@app.command()
+def history(
+    key: Annotated[str, typer.Argument(help="A source id or an external id.")],
+    pipeline: Annotated[str | None, typer.Option(help="e.g. digitalchalk->salesforce")] = None,
+    limit: Annotated[int, typer.Option(help="How many log rows.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """What happened to one offering: its links and its sync log across runs, newest first."""
+    store = _store(read_settings(CoreSettings))
+    rows = store.history(key, pipeline=_pipeline_name(pipeline), limit=limit)
+    if not rows:
+        raise ConfigError(f"no sync log for {key!r}" + (f" in {pipeline}" if pipeline else "")
+                          + "; give a source id or an external id (see `offering-sync runs`)")
+    if as_json:
+        out.print_json(json.dumps([{**{k: getattr(r, k) for k in (
+            "run_id", "pipeline", "source_id", "external_id", "target_id", "operation",
+            "status", "content_hash", "error")}, "at": r.created_at.isoformat(),
+            "sent": json.loads(r.payload) if r.payload and r.payload.startswith("{")
+            and r.payload.endswith("}") else r.payload} for r in rows], default=str))
+        return
+    table = Table(title=f"history of {key}")
+    for column in ("when", "run", "pipeline", "operation", "status", "target id", "error"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.run_id[:8], r.pipeline,
+                      r.operation, r.status, r.target_id or "", (r.error or "")[:200])
+    out.print(table)
+    out.print("what was sent last: " + (rows[0].payload or "(nothing)")[:2000], markup=False,
+              highlight=False)
+
+
+def _secrets_from_prefect(*systems: str) -> None:
+    """Where a Prefect server is configured, credentials may live in its Secret blocks."""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        return
+    from offering_sync.flows.blocks import load_secret_blocks
+
+    load_secret_blocks(*systems)
+
+
+def _pipeline_name(value: str | None) -> str | None:
+    """``digitalchalk:rhythm`` or ``digitalchalk->rhythm`` (the shell eats a bare ``>``)."""
+    if value is None:
+        return None
+    return value.replace(":", "->") if "->" not in value else value
 
 
 @app.command()
@@ -348,30 +450,68 @@ def demo(records: Annotated[int, typer.Option(help="Offerings to generate.")] = 
     run_demo(records, changes, out)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (Prefect's cancellation, ``kill``): ends a run as cleanly as Ctrl-C does."""
+
+
+_signalled: list[int] = []
+
+
+def _on_sigterm(signum: int, _frame: Any) -> None:
+    _signalled.append(signum)
+    raise Terminated()
+
+
 def main() -> None:
     """Console-script entry point: one clear sentence for user errors, never a traceback."""
-    from offering_sync.connectors.http.redact import install_log_redaction
+    import os
+    import signal
+
+    from offering_sync.redact import install_log_redaction, redact
 
     install_log_redaction()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(standalone_mode=False)
     except (ConfigError, MappingError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(2)
-    except (StateError, SyncError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+    except SyncError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - boundary: click's usage errors and the unforeseen
-        from click.exceptions import Abort, ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, Abort):
+    except Terminated:
+        err.print("[yellow]terminated: the run was recorded as cancelled and its lock "
+                  "released[/]")
+        sys.exit(143)
+    except KeyboardInterrupt:
+        err.print("[yellow]stopped: the run was recorded as cancelled and its lock released[/]")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - boundary: usage errors and the unforeseen
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()  # click's (or typer's own copy of click's) usage errors: the usage panel
+            sys.exit(exit_code)
+        if exc.__class__.__name__ == "Abort":  # click turns Ctrl-C (and our SIGTERM) into Abort
+            if isinstance(exc.__cause__ or exc.__context__, Terminated):
+                err.print("[yellow]terminated: the run was recorded as cancelled and its lock "
+                          "released[/]")
+                sys.exit(143)
+            err.print("[yellow]stopped: the run was recorded as cancelled and its lock "
+                      "released[/]")
             sys.exit(130)
-        raise
+        if os.environ.get("OFFERING_SYNC_DEBUG"):
+            raise
+        err.print(f"[red]error:[/] unexpected {exc.__class__.__name__}: "
+                  f"{redact(str(exc))[:500]} (set OFFERING_SYNC_DEBUG=1 to see where)",
+                  highlight=False)
+        sys.exit(1)
+    if code == 130:  # typer's click turns Ctrl-C (and our SIGTERM) into exit status 130
+        terminated = bool(_signalled)
+        err.print(f"[yellow]{'terminated' if terminated else 'stopped'}: the run was recorded "
+                  "as cancelled and its lock released[/]")
+        sys.exit(143 if terminated else 130)
     sys.exit(code if isinstance(code, int) else 0)

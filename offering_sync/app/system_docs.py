@@ -34,6 +34,8 @@ def _source_of(rule: FieldRule) -> str:
         text = " or ".join(f"`{p}`" for p in rule.coalesce)
     elif rule.setting is not None:
         text = f"setting `{rule.setting}`"
+    elif rule.first_of is not None:
+        text = "first of: " + "; ".join(_source_of(choice) for choice in rule.first_of)
     else:
         text = f"constant `{rule.const!r}`"
     names = [t if isinstance(t, str) else next(iter(t)) for t in rule.transforms]
@@ -41,6 +43,8 @@ def _source_of(rule: FieldRule) -> str:
         text += " → " + ", ".join(names)
     if rule.has_default:
         text += f" (default `{rule.default!r}`)"
+    if rule.on_update != "overwrite":
+        text += f" · on update: **{rule.on_update}**"
     return text.replace("|", "\\|")
 
 

@@ -9,6 +9,8 @@ that failed; the engine adds the record's key.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,13 +44,18 @@ class MappingContext:
 class CompiledMapping:
     """A mapping turned into a function; call it with one record."""
 
-    __slots__ = ("_apply", "fields", "file", "source", "target")
+    __slots__ = ("_apply", "digest", "fields", "file", "ownership", "source", "target")
 
     def __init__(self, apply: Callable[[Any], dict[str, Any]], source: str, target: str,
-                 file: str, fields: tuple[str, ...] = ()) -> None:
+                 file: str, fields: tuple[str, ...] = (),
+                 ownership: Mapping[str, str] | None = None, digest: str = "") -> None:
         self._apply, self.source, self.target, self.file = apply, source, target, file
+        self.digest = digest
+        """Changes whenever the mapping, its settings or its crosswalks change."""
         self.fields = fields
-        """The output fields this mapping can set."""
+        """The output fields this mapping can set (top-level names)."""
+        self.ownership: dict[str, str] = dict(ownership or {})
+        """Output path → what an update does to it (``overwrite``, ``keep``, ``merge``)."""
 
     def __call__(self, record: Any) -> dict[str, Any]:
         """Map one record; raises ``InvalidRecord`` naming the output field."""
@@ -64,7 +71,16 @@ def compile_mapping(loaded: LoadedMapping, context: MappingContext | None = None
     except MappingError as exc:
         raise MappingError(str(exc), file=loaded.file) from None
     return CompiledMapping(apply, loaded.spec.from_, loaded.spec.to, loaded.file,
-                           tuple(name.split(".")[0] for name in loaded.spec.fields))
+                           tuple(name.split(".")[0] for name in loaded.spec.fields),
+                           {name: rule.on_update for name, rule in loaded.spec.fields.items()},
+                           _digest(loaded, ctx))
+
+
+def _digest(loaded: LoadedMapping, ctx: MappingContext) -> str:
+    text = json.dumps([loaded.spec.model_dump(mode="json", by_alias=True), dict(ctx.settings),
+                       {k: dict(v) for k, v in ctx.crosswalks.items()}],
+                      sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def template_fields(template: str) -> list[str]:
@@ -229,6 +245,8 @@ def _emit_missing(src: _Source, depth: int, name: str, rule: FieldRule, store: s
 def _compile_source(name: str, rule: FieldRule, ctx: MappingContext) -> Getter:
     if rule.each is not None:
         return _compile_each(name, rule, ctx)
+    if rule.first_of is not None:
+        return _compile_first_of(name, rule.first_of, ctx)
     if rule.from_ is not None:
         return compile_getter(rule.from_)
     if "const" in rule.model_fields_set:
@@ -258,6 +276,24 @@ def _compile_each(name: str, rule: FieldRule, ctx: MappingContext) -> Getter:
         return [apply_item(item) for item in values]
 
     return each
+
+
+def _compile_first_of(name: str, rules: list[FieldRule], ctx: MappingContext) -> Getter:
+    """Each choice is a full rule (source, transforms, missing); the first value wins."""
+    choices = [_compile_fields({name: rule}, ctx) for rule in rules]
+    top = name.split(".")[0]
+    path = name.split(".")
+
+    def first_of(record: Any) -> Any:
+        for choice in choices:
+            value: Any = choice(record).get(top, MISSING)
+            for key in path[1:]:
+                value = value.get(key, MISSING) if isinstance(value, dict) else MISSING
+            if value is not MISSING and value is not None:
+                return value
+        return MISSING
+
+    return first_of
 
 
 def _compile_template(template: str) -> Getter:

@@ -155,6 +155,9 @@ def _check_rule(rule: FieldRule, name: str, loc: tuple[Any, ...], root: yaml.Nod
         except (KeyError, TypeError) as exc:
             message = exc.args[0] if exc.args else str(exc)
             raise fail(str(message), "transforms", index) from None
+    for index, choice in enumerate(rule.first_of or ()):
+        _check_rule(choice, name, loc + ("first_of", index), root, file, known_sources, None,
+                    warnings)
     if rule.each is not None:
         for sub_name, sub_rule in rule.each.items():
             _check_rule(sub_rule, f"{name}.{sub_name}", loc + ("each", sub_name), root, file,

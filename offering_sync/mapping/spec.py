@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["SOURCE_KEYS", "FieldRule", "MappingSpec"]
 
-SOURCE_KEYS = ("from_", "const", "template", "coalesce", "setting", "each")
+SOURCE_KEYS = ("from_", "const", "template", "coalesce", "setting", "first_of", "each")
+_ONE_SOURCE = ("from_", "const", "template", "coalesce", "setting", "first_of")
 
 
 class FieldRule(BaseModel):
@@ -21,20 +22,26 @@ class FieldRule(BaseModel):
     template: str | None = None
     coalesce: list[str] | None = None
     setting: str | None = None
+    first_of: list[FieldRule] | None = Field(
+        default=None, description="Rules tried in order; the first that gives a value wins.")
     each: dict[str, FieldRule] | None = Field(
         default=None, description="Map every item of the list at `from` with these rules.")
     transforms: list[str | dict[str, Any]] = Field(default_factory=list)
     default: Any = None
     missing: Literal["omit", "null", "default", "error"] = "omit"
+    on_update: Literal["overwrite", "keep", "merge"] = Field(
+        default="overwrite", description="What an update does to this target field: ours "
+        "(overwrite), set on create only (keep), or add our list items to the target's (merge).")
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldRule:
-        given = [k for k in ("from_", "const", "template", "coalesce", "setting")
-                 if k in self.model_fields_set]
+        given = [k for k in _ONE_SOURCE if k in self.model_fields_set]
         if len(given) != 1:
             names = [g.rstrip("_") for g in given]
             raise ValueError("a field needs exactly one of from, const, template, coalesce, "
-                             f"setting (got {names or 'none'})")
+                             f"setting, first_of (got {names or 'none'})")
+        if self.first_of is not None and not self.first_of:
+            raise ValueError("first_of needs at least one rule")
         if self.each is not None and given != ["from_"]:
             raise ValueError("`each` needs `from` (the list to map)")
         if self.missing == "default" and "default" not in self.model_fields_set:

@@ -158,7 +158,11 @@ def parse_instant(value: Any, assume: ZoneInfo | None = None) -> datetime:
         if assume is None:
             raise TransformError("date-time has no timezone")
         parsed = parsed.replace(tzinfo=assume)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 has no UTC form
+        raise TransformError("date-time falls outside the calendar once converted to UTC"
+                             ) from None
 
 
 def _zone_arg(args: dict[str, Any], key: str) -> ZoneInfo | None:
@@ -256,19 +260,37 @@ def _enum(args: dict[str, Any], _cw: Crosswalks | None) -> Transform:
 
 
 def _crosswalk(args: dict[str, Any], crosswalks: Crosswalks | None) -> Transform:
-    _expect(args, {"table": str, "passthrough": bool}, required=("table",))
+    """Look a value up in a table.
+
+    ``passthrough`` lets a value through unchanged only when it already is one of the table's
+    ids (a value of the table): anything else would send the target an id it does not have.
+    ``on_missing: skip`` makes no match "no value" instead of an error, so a ``first_of`` can
+    fall back to its next choice.
+    """
+    _expect(args, {"table": str, "passthrough": bool, "on_missing": str}, required=("table",))
     name = args["table"]
     passthrough = args.get("passthrough", False)
+    on_missing = args.get("on_missing", "error")
+    if on_missing not in ("error", "skip"):
+        raise TypeError("on_missing is error or skip")
     if crosswalks is None:  # validating only: the table is checked when compiled for a run
         return lambda value: value
     if name not in crosswalks:
         raise TypeError(f"no crosswalk table {name!r}; tables: {sorted(crosswalks)}")
     table = {str(k): v for k, v in (crosswalks[name] or {}).items()}
     fallback = table.get("*")
+    known_ids = {str(v) for v in table.values()} if passthrough else set()
 
     def crosswalk(value: Any) -> Any:
-        found = table.get(str(value), value if passthrough else fallback)
+        key = str(value)
+        found = table.get(key)
+        if found is None and key in known_ids:
+            found = value
         if found is None:
+            found = fallback
+        if found is None:
+            if on_missing == "skip":
+                return None
             raise TransformError(f"no entry in crosswalk table {name!r}")
         return found
     return crosswalk
@@ -285,6 +307,20 @@ def _split(args: dict[str, Any], _cw: Crosswalks | None) -> Transform:
             return [str(v).strip() for v in value if str(v).strip()]
         return [part.strip() for part in _text(value).split(sep) if part.strip()]
     return split
+
+
+def _replace(args: dict[str, Any], _cw: Crosswalks | None) -> Transform:
+    """Replace text in a string, or in every string of a list (e.g. commas in match strings)."""
+    _expect(args, {"old": str, "new": str}, required=("old", "new"))
+    old, new = args["old"], args["new"]
+    if not old:
+        raise TypeError("argument 'old' must not be empty")
+
+    def replace(value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [_text(v).replace(old, new) for v in value]
+        return _text(value).replace(old, new)
+    return replace
 
 
 def _join(args: dict[str, Any], _cw: Crosswalks | None) -> Transform:
@@ -372,6 +408,7 @@ REGISTRY: dict[str, _Factory] = {
     "crosswalk": _crosswalk,
     "split": _split,
     "join": _join,
+    "replace": _replace,
     "list": _no_args("list", _to_list),
     "first": _no_args("first", _first),
     "pairs": _pairs,

@@ -1,5 +1,13 @@
-"""The state store: runs, cursors, record links, dead letters and pipeline locks."""
+"""The state store: runs, cursors, record links, intents, dead letters, sync log, locks."""
 
-from offering_sync.state.store import DeadLetter, Link, RunRecord, StateStore
+from offering_sync.state.store import (
+    DeadLetter,
+    Intent,
+    Link,
+    LogEntry,
+    LogRow,
+    RunRecord,
+    StateStore,
+)
 
-__all__ = ["DeadLetter", "Link", "RunRecord", "StateStore"]
+__all__ = ["DeadLetter", "Intent", "Link", "LogEntry", "LogRow", "RunRecord", "StateStore"]

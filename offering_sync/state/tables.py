@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -13,7 +14,8 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["cursors", "dead_letters", "links", "locks", "metadata", "runs"]
+__all__ = ["cursors", "dead_letters", "intents", "links", "locks", "metadata", "runs", "sync_log",
+           "token_mints", "tokens"]
 
 metadata = MetaData()
 
@@ -34,6 +36,7 @@ runs = Table(
     Column("unchanged", Integer, nullable=False, default=0),
     Column("failed", Integer, nullable=False, default=0),
     Column("message", Text),
+    Column("details", Text),  # JSON: counts beyond the five columns (conflicts, missing, ...)
 )
 
 cursors = Table(
@@ -54,6 +57,10 @@ links = Table(
     Column("content_hash", String(64)),
     Column("run_id", String(36)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("target_version", Text),  # what the target said after our last write
+    Column("source_version", Text),  # the source's version marker of what we last loaded
+    Column("seen_run", String(36)),  # the last run that saw the record in the source
+    Column("state", String(16), nullable=False, default="active"),
     Index("ix_record_links_external", "source_system", "target_system", "external_id",
           unique=True),
 )
@@ -72,6 +79,10 @@ dead_letters = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
     Column("resolved_by_run", String(36)),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("retry_at_run", Integer),  # the pipeline's run number from which to retry it
+    Column("raw_hash", String(64)),  # the source record's hash: map failures retry on change
+    Column("parked", Boolean, nullable=False, default=False),
 )
 
 locks = Table(
@@ -81,4 +92,50 @@ locks = Table(
     Column("owner", String(200), nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- second schema revision (0002) ---------------------------------------------------------------
+
+intents = Table(
+    "create_intents", metadata,
+    Column("pipeline", String(120), primary_key=True),
+    Column("external_id", String(255), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+sync_log = Table(
+    "sync_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False),
+    Column("pipeline", String(120), nullable=False),
+    Column("source_id", String(255)),
+    Column("external_id", String(255)),
+    Column("target_id", String(255)),
+    Column("operation", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("content_hash", String(64)),
+    Column("payload", Text),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_sync_log_source", "pipeline", "source_id"),
+    Index("ix_sync_log_external", "pipeline", "external_id"),
+    Index("ix_sync_log_created", "created_at"),
+)
+
+tokens = Table(
+    "token_cache", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("ciphertext", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+token_mints = Table(
+    "token_mints", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(40), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("minted_at", DateTime(timezone=True), nullable=False, index=True),
 )

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from offering_sync.emulators import rhythm
 from offering_sync.errors import Unauthorized
 from tests.conftest import fixture_json
-from tests.systems import System
+from tests.systems import System, write
 
 BASE = f"/courseOfferings/{rhythm.DEMO_TENANT}"
 
@@ -69,10 +69,10 @@ def test_the_target_creates_with_our_key_and_updates_with_the_current_version():
                "start_date": "2026-01-01T10:00:00Z", "end_date": "2026-01-02T10:00:00Z",
                "capacity_options": {"capacity": 0}, "training_location_id": "l",
                "training_provider_id": "p"}
-    (created,) = target.upsert([payload], overwrite=False)
+    (created,) = write(target, [payload], overwrite=False)
     assert created.ok and system.stored()[created.target_id]["sys_external_id"] == "x:1"
     system.app.state.tenant.records[created.target_id]["sys_version"] = 7  # someone edited
-    (updated,) = target.upsert([{**payload, "name": "B"}], overwrite=True,
+    (updated,) = write(target, [{**payload, "name": "B"}], overwrite=True,
                                target_ids=[created.target_id])
     assert updated.ok and system.stored()[created.target_id]["sys_version"] == 8
     assert system.stored()[created.target_id]["name"] == "B"
@@ -84,19 +84,19 @@ def test_a_record_created_by_a_run_that_died_is_found_by_its_external_id():
                "start_date": "2026-01-01T10:00:00Z", "end_date": "2026-01-02T10:00:00Z",
                "capacity_options": {"capacity": 3}, "training_location_id": "l",
                "training_provider_id": "p"}
-    system.target().upsert([payload], overwrite=False)
-    (again,) = system.target().upsert([payload], overwrite=False)  # a new run, no link
+    write(system.target(), [payload], overwrite=False)
+    (again,) = write(system.target(), [payload], overwrite=False)  # a new run, no link
     assert again.ok and len(system.stored()) == 1
 
 
 def test_a_bad_record_is_a_failed_result_naming_the_rule():
-    (result,) = System("rhythm").target().upsert([{"sys_external_id": "x:2", "name": "A"}],
+    (result,) = write(System("rhythm").target(), [{"sys_external_id": "x:2", "name": "A"}],
                                                  overwrite=False)
     assert not result.ok and "course_id is required" in result.message
 
 
 def test_a_missing_record_says_missing_so_the_engine_creates_it():
-    (result,) = System("rhythm").target().upsert([{"sys_external_id": "x:3"}], overwrite=True,
+    (result,) = write(System("rhythm").target(), [{"sys_external_id": "x:3"}], overwrite=True,
                                                  target_ids=["gone"])
     assert result.conflict == "missing"
 

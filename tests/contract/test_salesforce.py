@@ -12,6 +12,7 @@ from offering_sync.connectors.salesforce import SalesforceSettings, SalesforceTa
 from offering_sync.emulators.salesforce import create_app
 from offering_sync.errors import QuotaExhausted, Rejected, Unauthorized
 from tests.conftest import fast_retry, fixture_json, sf_target
+from tests.systems import write
 
 PATH = "/services/data/v66.0/connect/education/academic-operations/course-offering"
 
@@ -53,7 +54,7 @@ def test_the_output_example_of_the_docs_is_read_by_position():
         lambda request: httpx.Response(201, json=example)), base_url="http://sf/")
     target = SalesforceTarget(HttpCaller(client, "salesforce"),
                               SalesforceSettings(token=SecretStr("t")))
-    first, second, third = target.upsert([payload(1), payload(2), payload(3)], overwrite=False)
+    first, second, third = write(target, [payload(1), payload(2), payload(3)], overwrite=False)
     assert (first.key, first.ok, first.target_id) == ("ext-1", True, "0xAxx0000000001EAA")
     assert (second.ok, second.target_id) == (False, "0xAxx0000000001EDD")
     assert ("courseSchedule.endTime[1]", "End time < Start time at Course Offering Schedule") \
@@ -64,7 +65,7 @@ def test_the_output_example_of_the_docs_is_read_by_position():
 
 def test_every_input_gets_a_result_and_one_bad_record_does_not_sink_the_batch(sf_app):
     target = sf_target(sf_app)
-    results = target.upsert([payload(1), payload(2, academicSessionId="nope"), payload(3)],
+    results = write(target, [payload(1), payload(2, academicSessionId="nope"), payload(3)],
                             overwrite=False)
     assert [r.ok for r in results] == [True, False, True]
     assert results[1].errors[0][0] == "courseOffering.academicSessionId"
@@ -73,39 +74,39 @@ def test_every_input_gets_a_result_and_one_bad_record_does_not_sink_the_batch(sf
 
 def test_a_known_external_id_with_overwrite_false_is_a_conflict_not_a_duplicate(sf_app):
     target = sf_target(sf_app)
-    target.upsert([payload(1)], overwrite=False)
-    (again,) = target.upsert([payload(1, courseOfferingName="New")], overwrite=False)
+    write(target, [payload(1)], overwrite=False)
+    (again,) = write(target, [payload(1, courseOfferingName="New")], overwrite=False)
     assert again.conflict == "exists" and len(sf_app.state.org.offerings) == 1
-    (updated,) = target.upsert([payload(1, courseOfferingName="New")], overwrite=True)
+    (updated,) = write(target, [payload(1, courseOfferingName="New")], overwrite=True)
     assert updated.ok
     (stored,) = sf_app.state.org.offerings.values()
     assert stored["courseOfferingName"] == "New"
 
 
 def test_overwrite_true_for_an_unknown_external_id_says_missing(sf_app):
-    (result,) = sf_target(sf_app).upsert([payload(9)], overwrite=True)
+    (result,) = write(sf_target(sf_app), [payload(9)], overwrite=True)
     assert result.conflict == "missing" and not sf_app.state.org.offerings
 
 
 def test_a_batch_over_the_cap_is_rejected_whole():
     app = create_app(max_batch=2)
     with pytest.raises(Rejected) as info:
-        sf_target(app).upsert([payload(i) for i in range(3)], overwrite=False)
+        write(sf_target(app), [payload(i) for i in range(3)], overwrite=False)
     assert info.value.status == 400 and "INVALID_INPUT" in info.value.vendor_message
 
 
 def test_an_expired_token_is_refreshed_once():
     app = create_app(token_ttl_calls=1)
     target = sf_target(app)
-    target.upsert([payload(1)], overwrite=False)
-    (second,) = target.upsert([payload(2)], overwrite=False)
+    write(target, [payload(1)], overwrite=False)
+    (second,) = write(target, [payload(2)], overwrite=False)
     assert second.ok
 
 
 def test_bad_client_credentials_are_a_typed_error_without_the_secret():
     app = create_app()
     with pytest.raises(Unauthorized) as info:
-        sf_target(app, client_secret="wrong-secret-123").upsert([payload(1)], overwrite=False)
+        write(sf_target(app, client_secret="wrong-secret-123"), [payload(1)], overwrite=False)
     message = str(info.value)
     assert ("Salesforce refused OFFERING_SYNC_SALESFORCE_CLIENT_SECRET at "
             "http://testserver/services/oauth2/token: invalid_client (invalid client "
@@ -116,14 +117,14 @@ def test_bad_client_credentials_are_a_typed_error_without_the_secret():
 def test_the_daily_quota_stops_the_run_instead_of_retrying():
     app = create_app(daily_limit=1)
     target = sf_target(app)
-    target.upsert([payload(1)], overwrite=False)
+    write(target, [payload(1)], overwrite=False)
     with pytest.raises(QuotaExhausted):
-        target.upsert([payload(2)], overwrite=False)
+        write(target, [payload(2)], overwrite=False)
 
 
 def test_unknown_fields_are_refused_so_mapping_drift_shows(sf_app):
     with pytest.raises(Rejected, match="Unrecognized field"):
-        sf_target(sf_app).upsert([payload(1, colour="red")], overwrite=False)
+        write(sf_target(sf_app), [payload(1, colour="red")], overwrite=False)
 
 
 def test_transient_server_errors_are_retried(sf_app):
@@ -131,7 +132,7 @@ def test_transient_server_errors_are_retried(sf_app):
 
     sf_app.state.faults.configure(Faults(error_rate=0.5, seed=3))
     target = sf_target(sf_app, retry=fast_retry(attempts=20))
-    results = target.upsert([payload(i) for i in range(5)], overwrite=False)
+    results = write(target, [payload(i) for i in range(5)], overwrite=False)
     assert all(r.ok for r in results)
     assert sf_app.state.faults.injected
 
@@ -151,6 +152,6 @@ def test_partial_success_keeps_the_offering_id(sf_app):
     item = payload(1)
     item["courseOffering"]["courseOfferingSchedule"] = [
         {"startDate": "2024-12-01", "startTime": "10:00:00.000", "endTime": "09:00:00.000"}]
-    (result,) = sf_target(sf_app).upsert([copy.deepcopy(item)], overwrite=False)
+    (result,) = write(sf_target(sf_app), [copy.deepcopy(item)], overwrite=False)
     assert not result.ok and result.target_id and result.conflict is None
     assert result.errors[0][0].startswith("courseSchedule.endTime")

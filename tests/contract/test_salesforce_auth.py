@@ -27,6 +27,7 @@ from offering_sync.emulators import salesforce
 from offering_sync.errors import ConfigError, Rejected, Unauthorized
 from tests.conftest import fast_retry
 from tests.contract.test_salesforce import payload
+from tests.systems import write
 
 
 def _key_pair():
@@ -68,7 +69,7 @@ def target(cfg: SalesforceSettings) -> SalesforceTarget:
 def loads_one(cfg: SalesforceSettings, app, n: int) -> SalesforceTarget:
     posts = app.state.posts
     sf = target(cfg)
-    (result,) = sf.upsert([payload(n)], overwrite=False)
+    (result,) = write(sf, [payload(n)], overwrite=False)
     assert result.ok and app.state.posts == posts + 1
     return sf
 
@@ -90,7 +91,7 @@ def test_a_data_call_sent_to_the_login_host_is_refused_by_the_org(org):
     sf = target(cfg)
     sf.http.client.auth = auth
     with pytest.raises(Unauthorized, match="INVALID_SESSION_ID"):
-        sf.upsert([payload(2)], overwrite=False)
+        write(sf, [payload(2)], overwrite=False)
 
 
 def test_jwt_bearer_flow_with_the_key_as_text_and_as_a_file(org, tmp_path):
@@ -161,7 +162,7 @@ def test_a_sandbox_org_refuses_a_production_audience():
         cfg = settings(login.url, username=salesforce.DEMO_USERNAME,
                        private_key=SecretStr(PRIVATE_KEY))
         with pytest.raises(Unauthorized) as info:
-            target(cfg).upsert([payload(1)], overwrite=False)
+            write(target(cfg), [payload(1)], overwrite=False)
         assert "OFFERING_SYNC_SALESFORCE_LOGIN_URL" in str(info.value)
         assert "audience is invalid" in str(info.value)
         cfg = settings(login.url, username=salesforce.DEMO_USERNAME,
@@ -190,7 +191,7 @@ def test_each_refusal_names_the_setting_and_the_token_url(org, values, expected)
     app, login, _ = org
     posts = app.state.posts
     with pytest.raises(Unauthorized) as info:
-        target(settings(login, **values)).upsert([payload(1)], overwrite=False)
+        write(target(settings(login, **values)), [payload(1)], overwrite=False)
     message = str(info.value)
     assert expected.format(login=login) in message
     for secret in values.values():
@@ -205,7 +206,7 @@ def test_a_wrong_consumer_key_names_the_client_id(org):
     cfg.client_id = "not-our-app"
     with pytest.raises(Unauthorized, match="refused OFFERING_SYNC_SALESFORCE_CLIENT_ID at .*"
                                            "invalid_client_id"):
-        target(cfg).upsert([payload(1)], overwrite=False)
+        write(target(cfg), [payload(1)], overwrite=False)
 
 
 def test_a_revoked_refresh_token_is_a_token_error(org):
@@ -216,7 +217,7 @@ def test_a_revoked_refresh_token_is_a_token_error(org):
         loads_one(cfg, app, 1)
         app.state.refresh_tokens.clear()
         with pytest.raises(Unauthorized, match="expired access/refresh token"):
-            target(cfg).upsert([payload(2)], overwrite=False)
+            write(target(cfg), [payload(2)], overwrite=False)
     finally:
         login.stop()
         instance.stop()
@@ -225,7 +226,7 @@ def test_a_revoked_refresh_token_is_a_token_error(org):
 def test_an_unreachable_login_url_names_the_setting():
     cfg = settings("http://127.0.0.1:9", client_secret=SecretStr("x"))
     with pytest.raises(ConfigError) as info:
-        target(cfg).upsert([payload(1)], overwrite=False)
+        write(target(cfg), [payload(1)], overwrite=False)
     assert "cannot reach salesforce at http://127.0.0.1:9/services/oauth2/token" in str(info.value)
     assert "check OFFERING_SYNC_SALESFORCE_LOGIN_URL" in str(info.value)
 
@@ -253,11 +254,11 @@ def test_a_cached_token_is_used_without_asking_for_a_new_one(org):
     cfg = settings(login, client_secret=SecretStr(salesforce.DEMO_CLIENT_SECRET))
     first = target(cfg)
     first.http.client.auth = build_auth(cfg, cache)
-    first.upsert([payload(20)], overwrite=False)
+    write(first, [payload(20)], overwrite=False)
     issued = app.state.tokens_issued
     second = target(cfg)
     second.http.client.auth = build_auth(cfg, cache)  # a later run with a persistent cache
-    (result,) = second.upsert([payload(21)], overwrite=False)
+    (result,) = write(second, [payload(21)], overwrite=False)
     assert result.ok and app.state.tokens_issued == issued
     assert second.http.client.auth.minted == 0 and len(cache) == 1
 
@@ -271,7 +272,7 @@ def test_a_401_discards_the_cached_token_and_mints_exactly_one(org):
                                     {"instance_url": org[2]}))
     sf = target(cfg)
     sf.http.client.auth = auth
-    (result,) = sf.upsert([payload(22)], overwrite=False)
+    (result,) = write(sf, [payload(22)], overwrite=False)
     assert result.ok and auth.minted == 1
     assert cache.get(auth.key).access_token.get_secret_value() != "00D-revoked-session"
 

@@ -9,7 +9,7 @@ from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.smarterproctoring import SmarterProctoringSettings, SmarterProctoringSource
 from offering_sync.emulators import smarterproctoring as sp
 from tests.conftest import fixture_json
-from tests.systems import System
+from tests.systems import System, write
 
 BASE = f"/v1/installs/{sp.DEMO_INSTALL}/courseOfferings"
 AUTH = {"token": sp.DEMO_TOKEN}
@@ -64,7 +64,7 @@ def test_the_documented_list_envelope_is_read():
 
 def test_the_target_sends_the_token_header_and_match_strings_comma_separated():
     system = System("smarterproctoring")
-    (result,) = system.target().upsert([{"_key": "x:1", "title": "Fall 2026",
+    (result,) = write(system.target(), [{"_key": "x:1", "title": "Fall 2026",
                                          "matchStrings": "FA26,Fall 2026",
                                          "startDate": "2026-09-01T00:00:00.000Z",
                                          "endDate": None}], overwrite=False)
@@ -72,12 +72,15 @@ def test_the_target_sends_the_token_header_and_match_strings_comma_separated():
     assert system.stored()[result.target_id]["matchStrings"] == ["FA26", "Fall 2026"]
 
 
-def test_an_offering_with_the_same_title_is_replaced_not_duplicated():
+def test_a_hand_made_offering_with_the_same_title_is_never_taken_over():
     system = System("smarterproctoring", 2)
-    title = next(iter(system.stored().values()))["title"]
-    (result,) = system.target().upsert([{"_key": "x:2", "title": title,
-                                         "matchStrings": "new"}], overwrite=False)
-    assert result.ok and len(system.stored()) == 2
+    hand_made_sid, hand_made = next(iter(system.stored().items()))
+    before = dict(hand_made)
+    (result,) = write(system.target(), [{"_key": "x:2", "title": hand_made["title"],
+                                         "matchStrings": ["new"]}], overwrite=False)
+    assert result.ok and result.action == "created" and result.target_id != hand_made_sid
+    assert len(system.stored()) == 3
+    assert system.stored()[hand_made_sid] == before
     assert system.stored()[result.target_id]["matchStrings"] == ["new"]
 
 

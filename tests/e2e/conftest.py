@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from offering_sync.app.compose import build_pipeline
+from offering_sync.emulators import digitalchalk, salesforce, server
 from offering_sync.emulators import digitalchalk as dc_emulator
 from offering_sync.emulators import salesforce as sf_emulator
 from offering_sync.settings import CoreSettings
 from tests.conftest import dc_source, sf_target
+from tests.faults.test_sigkill import _env as sockets_env
 
 
 class World:
@@ -34,5 +36,24 @@ class World:
 
 
 @pytest.fixture
+def livesockets_env(tmp_path):
+    catalog = digitalchalk.Catalog(40, seed=3)
+    sf_app = salesforce.create_app()
+    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+            server.serve_in_thread(sf_app) as sf:
+        yield sockets_env(dc.url, sf.url, f"sqlite:///{tmp_path / 'cli.db'}"), catalog, sf_app
+
+
+@pytest.fixture
 def world():
     return World(120)
+
+
+@pytest.fixture
+def live_env(tmp_path):
+    """DigitalChalk (40 offerings) and Salesforce emulators on real sockets, and the CLI's env."""
+    catalog = digitalchalk.Catalog(40, seed=3)
+    sf_app = salesforce.create_app()
+    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+            server.serve_in_thread(sf_app) as sf:
+        yield sockets_env(dc.url, sf.url, f"sqlite:///{tmp_path / 'cli.db'}"), catalog, sf_app

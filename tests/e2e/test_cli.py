@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from offering_sync.emulators import digitalchalk, salesforce, server
+from offering_sync.emulators import server
 from tests.faults.test_sigkill import _env
 
 
@@ -15,15 +15,6 @@ def run(*args, env=None, timeout=120):
     return subprocess.run([sys.executable, "-c", "from offering_sync.app.cli import main; main()",
                            *args], env=env or os.environ.copy(), capture_output=True, text=True,
                           timeout=timeout)
-
-
-@pytest.fixture
-def live_env(tmp_path):
-    catalog = digitalchalk.Catalog(40, seed=3)
-    sf_app = salesforce.create_app()
-    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
-            server.serve_in_thread(sf_app) as sf:
-        yield _env(dc.url, sf.url, f"sqlite:///{tmp_path / 'cli.db'}"), catalog, sf_app
 
 
 def test_sync_json_prints_the_counts_and_exits_zero_then_one_on_failures(live_env):

@@ -130,8 +130,8 @@ def test_a_write_that_landed_but_was_not_recorded_is_not_duplicated(sqlite_url):
     pipeline = world.pipeline(batch_size=60)
     original = pipeline.target.upsert
 
-    def lose_the_answer(batch, *, overwrite, target_ids=None):
-        original(batch, overwrite=overwrite)
+    def lose_the_answer(batch, *, overwrite, policy):
+        original(batch, overwrite=overwrite, policy=policy)
         raise Crash("died after the POST")
 
     pipeline.target.upsert = lose_the_answer  # type: ignore[method-assign]

@@ -1,0 +1,275 @@
+"""Loading one batch: guard identities, record create intents, send, read every result, commit.
+
+One batch is one step (a Prefect task in a flow run), retried as a whole on transient failure.
+Nothing here creates a record twice: external ids already linked to another source record are
+refused before anything is sent; for targets without an upsert key a create intent is recorded
+before the first send and handed back to the target on any later attempt, so it can find what
+an unanswered create made. A batch the target refuses whole is bisected so one bad record
+cannot sink it, unless the refusal says the set-up is wrong (401/403/404/405: every record would
+fail the same way), which stops the run without a dead letter for records never really tried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from offering_sync.engine.state import Item, RunState
+from offering_sync.errors import ConfigError, QuotaExhausted, Rejected, TransientError
+from offering_sync.records import CreateIntent, LoadResult, TargetPlanner, WriteRequest
+from offering_sync.state import Link, LogEntry
+
+__all__ = ["Loader", "SystemicFailure"]
+
+_SYSTEMIC_STATUSES = (401, 403, 404, 405)
+_TRANSIENT_BATCHES_IN_A_ROW = 3
+
+
+class SystemicFailure(ConfigError):
+    """The target refuses everything the same way: a setting is wrong, not the records."""
+
+
+class Loader:
+    """Sends batches for one run and records what the target said."""
+
+    def __init__(self, run: RunState) -> None:
+        self.run = run
+        self.transient_streak = 0
+        self.first_failures: list[str] = []
+        self.any_loaded = False
+
+    # -- the step around a batch -----------------------------------------------------------------
+
+    def guarded(self, label: str, batch: list[Item], overwrite: bool) -> None:
+        """Run one batch step; a batch that still fails transiently becomes dead letters."""
+        run = self.run
+        try:
+            run.run_batch(label, lambda: self.load(batch, overwrite, label))
+        except TransientError as exc:
+            self.transient_streak += 1
+            previous = run.store.open_failures(run.name, [i.source_id for i in batch])
+            failures = [run.failure("load", i.source_id, i.external_id, None,
+                                    f"record {i.source_id}: not loaded after retries: {exc}",
+                                    i.raw, previous=previous.get(i.source_id)) for i in batch]
+            run.add("failed", len(batch))
+            run.record_failures(failures)
+            run.log.warning("%s: %d records not loaded after retries (%s)", label, len(batch),
+                            exc)
+            if self.transient_streak >= _TRANSIENT_BATCHES_IN_A_ROW:
+                raise SystemicFailure(
+                    f"{run.p.target.system} failed {self.transient_streak} batches in a row "
+                    f"after retries ({exc}); stopping instead of failing every record") from exc
+        else:
+            self.transient_streak = 0
+
+    def load(self, batch: list[Item], overwrite: bool, label: str) -> dict[str, int]:
+        """Send a batch, read every result, commit links and dead letters (one Prefect task)."""
+        run = self.run
+        items, clashes = self._refuse_identity_clashes(batch)
+        requests = self._requests(items, overwrite)
+        try:
+            results = self._send(requests, overwrite) if requests else []
+        except QuotaExhausted:
+            with run.lock:
+                run.pending[overwrite].update({i.source_id: i for i in batch})
+            raise
+        return self._record(items, results, clashes, label)
+
+    def plan(self, batch: list[Item], overwrite: bool) -> None:
+        """Dry run: ask the target, read-only, what each write would do."""
+        run = self.run
+        requests = [_request(i, None) for i in batch]
+        target = run.p.target
+        if isinstance(target, TargetPlanner):
+            results = target.plan(requests)
+            would = [r.action for r in results]
+        else:
+            would = ["would_update" if overwrite else "would_create"] * len(batch)
+        run.add("updated", sum(1 for a in would if a == "would_update"))
+        run.add("created", sum(1 for a in would if a != "would_update"))
+
+    # -- before sending ---------------------------------------------------------------------------
+
+    def _refuse_identity_clashes(self, batch: list[Item]) -> tuple[list[Item], list[Item]]:
+        """Two source records mapping to one external id must not overwrite each other."""
+        run = self.run
+        linked = run.store.links_by_external(run.p.source.system, run.p.target.system,
+                                             [i.external_id for i in batch])
+        keep: list[Item] = []
+        clash: list[Item] = []
+        seen: dict[str, str] = {}
+        for item in batch:
+            owner = linked.get(item.external_id) or seen.get(item.external_id)
+            if owner is not None and owner != item.source_id:
+                clash.append(item)
+                continue
+            seen[item.external_id] = item.source_id
+            keep.append(item)
+        return keep, clash
+
+    def _requests(self, items: list[Item], overwrite: bool) -> list[WriteRequest]:
+        run = self.run
+        target = run.p.target
+        if overwrite and "merge" in run.policy.ownership.values():
+            sent = run.store.last_sent(run.name, [i.external_id for i in items])
+            return [replace(_request(i, None), previous=_json(sent.get(i.external_id)))
+                    for i in items]
+        if overwrite or target.upsert_key or not items:
+            return [_request(i, None) for i in items]
+        known = run.store.open_intents(run.name, [i.external_id for i in items])
+        fields = tuple(getattr(target, "identity_fields", ()))
+        fresh = [(i.external_id, _fingerprint(i.payload, fields)) for i in items
+                 if i.external_id not in known]
+        run.store.record_intents(run.name, run.run_id, fresh)
+        return [_request(i, known.get(i.external_id)) for i in items]
+
+    # -- sending -------------------------------------------------------------------------------------
+
+    def _send(self, requests: list[WriteRequest], overwrite: bool, *, flip: bool = True,
+              ) -> list[tuple[LoadResult, bool]]:
+        """Upsert; bisect a refused batch; flip ``overwrite`` once where identity said otherwise."""
+        run = self.run
+        try:
+            results = run.p.target.upsert(requests, overwrite=overwrite, policy=run.policy)
+            if len(results) != len(requests):
+                raise Rejected(f"answered {len(results)} results for {len(requests)} records",
+                               system=run.p.target.system)
+        except Rejected as exc:
+            if exc.status in _SYSTEMIC_STATUSES:
+                raise SystemicFailure(
+                    f"{run.p.target.system} refused a whole request with HTTP {exc.status} "
+                    f"({exc}); check OFFERING_SYNC_{run.p.target.system.upper()}_BASE_URL and "
+                    "the credentials") from exc
+            if len(requests) == 1:
+                return [(LoadResult(requests[0].key, ok=False, errors=((None, str(exc)),)),
+                         overwrite)]
+            half = len(requests) // 2  # one bad record must not sink its batch: bisect
+            return self._send(requests[:half], overwrite, flip=flip) + \
+                self._send(requests[half:], overwrite, flip=flip)
+        out = [(r, overwrite) for r in results]
+        wrong = "exists" if not overwrite else "missing"
+        indexes = [i for i, r in enumerate(results) if r.conflict == wrong]
+        if flip and indexes:
+            again = self._send([_with_target(requests[i], results[i].target_id)
+                                for i in indexes], not overwrite, flip=False)
+            for index, answer in zip(indexes, again, strict=True):
+                out[index] = answer
+        return out
+
+    # -- recording -------------------------------------------------------------------------------------
+
+    def _record(self, items: list[Item], results: list[tuple[LoadResult, bool]],
+                clashes: list[Item], label: str) -> dict[str, int]:
+        run = self.run
+        loaded: list[Link] = []
+        log: list[LogEntry] = []
+        failed_items: list[tuple[Item, str | None, str, LoadResult | None]] = []
+        outcome: dict[str, int] = {}
+        for item, (result, as_update) in zip(items, results, strict=True):
+            action = result.action or ("updated" if as_update else "created")
+            if result.conflict == "changed":
+                outcome["conflicts"] = outcome.get("conflicts", 0) + 1
+            if result.ok:
+                loaded.append(Link(item.source_id, item.external_id,
+                                   result.target_id or item.target_id, item.digest,
+                                   result.target_version, item.source_version))
+                log.append(LogEntry(item.source_id, item.external_id,
+                                    result.target_id or item.target_id, _verb(action), "ok",
+                                    item.digest, _sent(result, item),
+                                    "target changed since our last write" if result.conflict
+                                    else None))
+                outcome[action] = outcome.get(action, 0) + 1
+                self.any_loaded = True
+                continue
+            if result.target_id:  # it exists, but not as sent: update it next time
+                loaded.append(Link(item.source_id, item.external_id, result.target_id, None,
+                                   result.target_version, None))
+            failed_items.append((item, result.errors[0][0] if result.errors else None,
+                                 f"record {item.source_id}: {run.p.target.system} said: "
+                                 f"{result.message}", result))
+        for item in clashes:
+            failed_items.append((item, "external_id",
+                                 f"record {item.source_id}: external id {item.external_id} is "
+                                 "already used by another source record; two records may not "
+                                 "share one target record", None))
+        failures = self._failures(failed_items, log)
+        outcome["failed"] = len(failures)
+        for key, value in outcome.items():
+            run.add(key, value)
+        clashed = {id(i) for i in clashes}  # their external id is another record's: keep its intent
+        run.store.record_batch(run_id=run.run_id, pipeline=run.name,
+                               source=run.p.source.system, target=run.p.target.system,
+                               loaded=loaded, failed=failures, counts=run.totals(), log=log,
+                               settle=[i.external_id for i, *_ in failed_items
+                                       if id(i) not in clashed])
+        run.log.info("%s: %d records → %s", label, len(items) + len(clashes),
+                     ", ".join(f"{v} {k}" for k, v in sorted(outcome.items()) if v) or "nothing")
+        self._watch_systemic(failures)
+        return outcome
+
+    def _failures(self, failed_items: list[tuple[Item, str | None, str, LoadResult | None]],
+                  log: list[LogEntry]) -> list[dict[str, Any]]:
+        run = self.run
+        if not failed_items:
+            return []
+        previous = run.store.open_failures(run.name, [i.source_id for i, *_ in failed_items])
+        failures = []
+        for item, field, error, result in failed_items:
+            failures.append(run.failure("load", item.source_id, item.external_id, field, error,
+                                        item.raw, previous=previous.get(item.source_id)))
+            operation = "conflict" if result is not None and result.conflict == "changed" \
+                else "fail"
+            log.append(LogEntry(item.source_id, item.external_id,
+                                (result.target_id if result else None) or item.target_id,
+                                operation, "failed", item.digest, _sent(result, item), error))
+        return failures
+
+    def _watch_systemic(self, failures: list[dict[str, Any]]) -> None:
+        """The same failure on the first N records in a row is a set-up problem, not N records."""
+        limit = self.run.opt.systemic_after
+        if self.any_loaded or not failures or len(self.first_failures) >= limit:
+            return
+        self.first_failures += [f["error"].split(" said: ", 1)[-1] for f in failures]
+        first = self.first_failures[:limit]
+        if len(first) == limit and len(set(first)) == 1:
+            raise SystemicFailure(
+                f"the first {limit} records sent to {self.run.p.target.system} all failed "
+                f"with: {first[0]}; check the target's settings and the mapping")
+
+
+def _request(item: Item, intent: Any) -> WriteRequest:
+    found = CreateIntent(intent.fingerprint, intent.created_at) if intent is not None else None
+    return WriteRequest(item.external_id, item.payload, item.target_id, item.written_hash,
+                        item.target_version, found, item.revive)
+
+
+def _with_target(request: WriteRequest, target_id: str | None) -> WriteRequest:
+    return WriteRequest(request.key, request.payload, target_id or request.target_id,
+                        request.written_hash, request.target_version, request.intent,
+                        request.revive)
+
+
+def _json(text: str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _fingerprint(payload: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    if not fields:
+        return dict(payload)
+    return {f: payload.get(f) for f in fields}
+
+
+def _verb(action: str) -> str:
+    return {"created": "create", "updated": "update", "adopted": "adopt", "skipped": "skip",
+            "deactivated": "deactivate", "deleted": "delete"}.get(action, action)
+
+
+def _sent(_result: LoadResult | None, item: Item) -> str:
+    """What we wrote: our mapped payload (the fields we own; the hash is of this)."""
+    return json.dumps(item.payload, default=str, sort_keys=True)

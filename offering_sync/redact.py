@@ -1,0 +1,85 @@
+"""Scrub secrets from text, URLs, headers and log records before anyone sees them.
+
+Every credential a connector builds is registered here, so its exact value is replaced wherever
+it appears; well-known shapes (Bearer tokens, ``access_token`` fields, ``token`` headers) are
+masked even when unregistered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+__all__ = ["RedactingFilter", "install_log_redaction", "redact", "register_secret"]
+
+_MASK = "***"
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
+    re.compile(r"(?i)(\"?(?:access_token|client_secret|refresh_token|password|token)\"?"
+               r"\s*[:=]\s*\"?)[^\s\"&,}]{4,}"),
+    re.compile(r"(?i)((?:access_token|client_secret|token)=)[^&\s]+"),
+]
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that ``redact`` removes it from any text."""
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """The text with every registered secret and token-shaped value masked."""
+    if not text:
+        return text
+    with _lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + _MASK, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the formatted message of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message in place; never drops a record."""
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.exc_text = redact(
+                logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+            del exc
+        return True
+
+
+_installed = False
+
+
+def install_log_redaction() -> None:
+    """Attach ``RedactingFilter`` to the root logger's handlers and to new records' factory."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    factory = logging.getLogRecordFactory()
+
+    def make_record(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        RedactingFilter().filter(record)
+        return record
+
+    logging.setLogRecordFactory(make_record)

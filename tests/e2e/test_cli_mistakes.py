@@ -1,0 +1,116 @@
+"""The real CLI with the mistakes users make: one sentence, the documented exit code, no traceback."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from offering_sync.emulators import digitalchalk, rhythm, salesforce, server
+from offering_sync.emulators.faults import Faults
+from offering_sync.state import StateStore
+from tests.e2e.test_cli import run
+from tests.faults.test_sigkill import _cli, _env
+
+SYNC = ("sync", "--source", "digitalchalk", "--target", "salesforce")
+
+
+def sentence(done) -> str:
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    return done.stderr
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("OFFERING_SYNC_SALESFORCE_BATCH_SIZE", "abc", "OFFERING_SYNC_SALESFORCE_BATCH_SIZE='abc'"),
+    ("OFFERING_SYNC_MAX_FAILURE_RATIO", "2", "OFFERING_SYNC_MAX_FAILURE_RATIO='2'"),
+    ("OFFERING_SYNC_ON_DELETE", "purge", "OFFERING_SYNC_ON_DELETE='purge'"),
+])
+def test_a_bad_setting_value_is_one_sentence_and_exit_2(live_env, variable, value, says):
+    env, _catalog, _sf = live_env
+    done = run(*SYNC, env={**env, variable: value})
+    assert done.returncode == 2
+    text = sentence(done)
+    assert says in text and "bad setting" in text and len(text.strip().splitlines()) <= 3
+
+
+def test_since_after_until_is_refused_before_anything_runs(live_env):
+    env, _catalog, sf_app = live_env
+    done = run(*SYNC, "--since", "2026-06-01", "--until", "2026-01-01", env=env)
+    assert done.returncode == 2 and "is before --since" in sentence(done)
+    assert sf_app.state.posts == 0
+
+
+def test_json_always_prints_the_summary_object_even_when_the_run_fails(live_env):
+    env, _catalog, _sf = live_env
+    store = StateStore(env["OFFERING_SYNC_STATE_URL"])
+    store.acquire_lock("digitalchalk->salesforce", "someone-else", ttl_seconds=300)
+    done = run(*SYNC, "--json", env=env)
+    assert done.returncode == 1
+    body = json.loads(done.stdout)
+    assert body["status"] == "refused" and "being synced by run someone-else" in body["message"]
+
+
+@pytest.mark.parametrize("args", [(), ("sync", "--source", "digitalchalk"), ("--bogus",),
+                                  ("sync", "--source", "x", "--target", "y", "--on-delete",
+                                   "purge")])
+def test_usage_mistakes_show_usage_not_a_traceback(args):
+    done = run(*args)
+    assert done.returncode == 2
+    sentence(done)
+
+
+def test_version_prints_and_exits_zero():
+    done = run("--version")
+    assert done.returncode == 0 and done.stdout.startswith("offering-sync ")
+
+
+def test_sigterm_ends_the_run_cleanly_and_the_next_one_starts_at_once(tmp_path):
+    """Prefect's cancellation sends SIGTERM: the run is recorded cancelled, its lock released."""
+    catalog = digitalchalk.Catalog(600, seed=8)
+    sf_app = salesforce.create_app(faults=Faults(latency_ms=80))
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    StateStore(state_url)
+    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+            server.serve_in_thread(sf_app) as sf:
+        env = _env(dc.url, sf.url, state_url)
+        proc = subprocess.Popen(_cli(*SYNC), env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while sf_app.state.posts < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143 and "Traceback" not in err and "terminated" in err
+        store = StateStore(state_url)
+        assert store.runs()[0].status == "cancelled"
+        again = subprocess.run(_cli(*SYNC, "--json"), env=env, capture_output=True, text=True,
+                               timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["status"] == "succeeded"
+    assert len(sf_app.state.org.offerings) == 600
+
+
+def test_a_wrong_target_url_stops_in_the_first_batch_with_no_dead_letters(tmp_path):
+    """Pointed at another server, the sync stops at once instead of 600 'HTTP 404' letters."""
+    catalog = digitalchalk.Catalog(600, seed=9)
+    other = rhythm.create_app()  # answers 404 for every Salesforce path
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
+            server.serve_in_thread(salesforce.create_app()) as sf, \
+            server.serve_in_thread(other) as wrong:
+        env = {**_env(dc.url, sf.url, state_url), "OFFERING_SYNC_SALESFORCE_TOKEN": "t",
+               "OFFERING_SYNC_SALESFORCE_BASE_URL": wrong.url}
+        started = time.monotonic()
+        done = run(*SYNC, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "OFFERING_SYNC_SALESFORCE_BASE_URL" in sentence(done)
+    assert time.monotonic() - started < 30
+    assert StateStore(state_url).dead_letters() == []
+
+
+def test_dead_letters_retry_refuses_an_unknown_pipeline(live_env):
+    env, _catalog, _sf = live_env
+    done = run("dead-letters", "retry", "--pipeline", "digitalchalk:nowhere", env=env)
+    assert done.returncode == 2 and "no pipeline 'digitalchalk->nowhere'" in sentence(done)
+
