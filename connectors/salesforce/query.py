@@ -23,7 +23,7 @@ import httpx
 
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.salesforce.settings import SalesforceSettings, env
-from offering_sync.errors import ConfigError, Rejected, Unauthorized
+from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall
 
 __all__ = ["QUERY", "api_name", "follow_link", "query_pages", "query_rows", "select",
@@ -137,8 +137,9 @@ def query_rows(http: HttpCaller, settings: SalesforceSettings, sobject: str,
                 raise ConfigError(
                     f"the lookup on {sobject} reads more than {settings.lookup_max_rows:,} rows; "
                     f"narrow it with `where:` in the mapping or raise {env('lookup_max_rows')}")
-    except (Rejected, Unauthorized) as exc:
+    except Rejected as exc:
         # A lookup the org refuses fails every record alike: a setting or the mapping is wrong.
+        # (A refused credential stays ``Unauthorized``: its message already names the setting.)
         raise ConfigError(f"the mapping's lookup on {sobject} was refused ({exc}); check "
                           f"{settings.api_url_setting}, the credentials, and that the object and fields the "
                           "lookup names exist and are readable") from None
