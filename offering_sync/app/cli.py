@@ -19,7 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from offering_sync.engine import Counts, RunSummary, sync_pipeline
-from offering_sync.errors import ConfigError, MappingError, SyncError
+from offering_sync.errors import ConfigError, MappingError, SyncError, Unauthorized
 from offering_sync.settings import CoreSettings, read_settings
 
 __all__ = ["app", "main"]
@@ -475,7 +475,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(standalone_mode=False)
-    except (ConfigError, MappingError) as exc:
+    except (ConfigError, MappingError, Unauthorized) as exc:  # a setting to fix
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(2)
     except SyncError as exc:

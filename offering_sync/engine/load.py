@@ -152,8 +152,17 @@ class Loader:
         wrong = "exists" if not overwrite else "missing"
         indexes = [i for i, r in enumerate(results) if r.conflict == wrong]
         if flip and indexes:
-            again = self._send([_with_target(requests[i], results[i].target_id)
-                                for i in indexes], not overwrite, flip=False)
+            if overwrite:  # gone from the target: create it anew (with an intent, if needed)
+                retry = [replace(requests[i], target_id=None, target_version=None,
+                                 written_hash=None) for i in indexes]
+                if not run.p.target.upsert_key:
+                    fields = tuple(getattr(run.p.target, "identity_fields", ()))
+                    run.store.record_intents(run.name, run.run_id, [
+                        (r.key, _fingerprint(dict(r.payload), fields)) for r in retry])
+            else:  # it exists: update it where the target says it is
+                retry = [replace(requests[i], target_id=results[i].target_id
+                                 or requests[i].target_id) for i in indexes]
+            again = self._send(retry, not overwrite, flip=False)
             for index, answer in zip(indexes, again, strict=True):
                 out[index] = answer
         return out
@@ -243,12 +252,6 @@ def _request(item: Item, intent: Any) -> WriteRequest:
     found = CreateIntent(intent.fingerprint, intent.created_at) if intent is not None else None
     return WriteRequest(item.external_id, item.payload, item.target_id, item.written_hash,
                         item.target_version, found, item.revive)
-
-
-def _with_target(request: WriteRequest, target_id: str | None) -> WriteRequest:
-    return WriteRequest(request.key, request.payload, target_id or request.target_id,
-                        request.written_hash, request.target_version, request.intent,
-                        request.revive)
 
 
 def _json(text: str | None) -> dict[str, Any] | None:

@@ -59,6 +59,33 @@ def test_dry_run_reports_the_plan_and_writes_nothing(live_env):
     assert sf_app.state.posts == 0
 
 
+def test_dry_run_asks_the_target_which_exist_and_says_would_update(live_env):
+    env, catalog, sf_app = live_env
+    assert run("sync", "--source", "digitalchalk", "--target", "salesforce", env=env
+               ).returncode == 0
+    catalog.edit(catalog.offering_id(1), {"title": "Changed"})
+    for index in (2, 3):  # linked nowhere any more, but still in the org: would be updates
+        from offering_sync.state import StateStore
+
+        StateStore(env["OFFERING_SYNC_STATE_URL"]).forget_links(
+            "digitalchalk", "salesforce", [catalog.offering_id(index)])
+    posts = sf_app.state.posts
+    done = run("sync", "--source", "digitalchalk", "--target", "salesforce", "--dry-run",
+               "--json", env=env)
+    body = json.loads(done.stdout)
+    assert done.returncode == 0 and (body["created"], body["updated"]) == (0, 3)
+    assert sf_app.state.posts == posts
+
+
+def test_a_dry_run_with_a_wrong_secret_fails(live_env):
+    env, _catalog, sf_app = live_env
+    done = run("sync", "--source", "digitalchalk", "--target", "salesforce", "--dry-run",
+               env={**env, "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": "wrong-secret-xyz"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "wrong-secret-xyz" not in done.stderr + done.stdout
+    assert sf_app.state.posts == 0
+
+
 @pytest.mark.parametrize("args,needle", [
     (["sync", "--source", "moodle", "--target", "salesforce"], "unknown system 'moodle'"),
     (["sync", "--source", "salesforce", "--target", "digitalchalk"], "not supported"),

@@ -132,3 +132,21 @@ def test_two_same_title_offerings_stay_two_and_hand_made_ones_are_untouched(sqli
     assert len(cpr) == 3
     assert pair.target.stored()[hand_made["sid"]] == hand_made
     assert {o["startDate"][:7] for o in cpr} == {"2026-09", "2026-10", "2026-11"}
+
+
+@pytest.mark.parametrize("target", ["rhythm", "smarterproctoring"])
+def test_an_offering_deleted_in_the_target_is_created_again_once(target, sqlite_url):
+    source = "smarterproctoring" if target == "rhythm" else "rhythm"
+    pair = Pair(source, target, sqlite_url)
+    pair.sync()
+    sid = first_id(pair)
+    gone = pair.store.links_for(*pair.names, [sid])[sid].target_id
+    pair.target.stored()  # the emulators keep records in a dict: remove one as a user would
+    store = (pair.target.app.state.tenant.records if target == "rhythm"
+             else pair.target.app.state.install.offerings)
+    del store[gone]
+    pair.source.rename(sid, "Back again")
+    summary = pair.sync()
+    assert (summary.counts.created, summary.counts.failed) == (1, 0)
+    assert len(pair.target.stored()) == 6
+    assert pair.store.links_for(*pair.names, [sid])[sid].target_id != gone
