@@ -102,10 +102,16 @@ def bench_mapping(records: int) -> dict[str, Any]:
 def precomputed_payloads(dc: str, records: int) -> list[dict[str, Any]]:
     """Every page mapped to Salesforce bodies, outside any timed region."""
     from offering_sync.app.compose import _compiled
+    from offering_sync.emulators.salesforce import Org
+    from offering_sync.mapping import StaticLookups
     from offering_sync.model import validate_offering
     from offering_sync.settings import CoreSettings
 
-    to_canonical, to_target = _compiled(CoreSettings(), "digitalchalk", "salesforce")
+    org = Org()  # the emulated org's reference data: the same ids the served emulator holds
+    lookups = {"salesforce": StaticLookups({"AcademicSession": list(org.sessions.values()),
+                                            "LearningCourse": list(org.courses.values())})}
+    to_canonical, to_target = _compiled(CoreSettings(), "digitalchalk", "salesforce",
+                                        lookups=lookups)
     headers = {"Authorization": "Bearer dc-demo-token"}
     bodies = []
     with httpx.Client(base_url=dc + "/dc/api/v5/", headers=headers) as client:

@@ -22,12 +22,13 @@ from pydantic_settings import SettingsConfigDict
 from offering_sync.connectors import MAPPINGS_DIR
 from offering_sync.connectors.base import Page, Raw
 from offering_sync.connectors.http.auth import HeaderToken
+from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.per_record import pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
-from offering_sync.plugin import ApiCall, SystemSpec
+from offering_sync.plugin import ApiCall, Check, SystemSpec
 
 __all__ = ["LIST_OFFERINGS", "RECORD_FIELDS", "SYSTEM", "DigitalChalkSettings",
            "DigitalChalkSource"]
@@ -185,8 +186,15 @@ def _next_offset(link: str | None, body: Any, offset: int, count: int) -> int | 
     return None  # an envelope without ``next`` (or a lone object) is the last page
 
 
+def check() -> list[Check]:
+    """``offering-sync check digitalchalk``: settings, token, page 1 of offerings; no write."""
+    return source_check("digitalchalk", "OFFERING_SYNC_DIGITALCHALK_",
+                        DigitalChalkSource.from_settings)
+
+
 SYSTEM = SystemSpec(
     slug="digitalchalk", title="DigitalChalk (API v5)", settings_class=DigitalChalkSettings,
     make_source=DigitalChalkSource.from_settings, mappings_dir=MAPPINGS_DIR,
     record_fields=RECORD_FIELDS, api_calls=(LIST_OFFERINGS, GET_OFFERING), secrets=("token",),
-    note="source only: the v5 API has no endpoints that write offerings")
+    note="source only: the v5 API has no endpoints that write offerings",
+    check=check)

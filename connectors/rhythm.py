@@ -22,13 +22,14 @@ from pydantic_settings import SettingsConfigDict
 
 from offering_sync.connectors import MAPPINGS_DIR
 from offering_sync.connectors.base import Page, Raw
-from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials
+from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials, SettingNames
+from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
-from offering_sync.plugin import ApiCall, SystemSpec
+from offering_sync.plugin import ApiCall, Check, SystemSpec
 from offering_sync.settings import read_settings
 
 __all__ = ["LIST_FIELDS", "PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "RhythmSettings",
@@ -100,7 +101,9 @@ def _caller(settings: RhythmSettings, system: str, retry: RetryPolicy | None) ->
     elif settings.auth_url and settings.client_id and settings.client_secret is not None:
         auth = OAuth2ClientCredentials(settings.auth_url, settings.client_id,
                                        settings.client_secret, json_body=True,
-                                       extra={"audience": AUDIENCE})
+                                       extra={"audience": AUDIENCE}, system="rhythm",
+                                       names=SettingNames.for_system("rhythm", vendor="Auth0",
+                                                                     url="AUTH_URL"))
     else:
         raise ConfigError("Rhythm credentials are missing: set OFFERING_SYNC_RHYTHM_TOKEN, or "
                           "OFFERING_SYNC_RHYTHM_AUTH_URL, _CLIENT_ID and _CLIENT_SECRET")
@@ -346,9 +349,15 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
+def check() -> list[Check]:
+    """``offering-sync check rhythm``: settings, token, page 1 of offerings; no write."""
+    return source_check("rhythm", "OFFERING_SYNC_RHYTHM_",
+                        RhythmSource.from_settings)
+
+
 SYSTEM = SystemSpec(
     slug="rhythm", title="Rhythm (Certifications API)", settings_class=RhythmSettings,
     make_source=RhythmSource.from_settings, make_target=RhythmTarget.from_settings,
     mapping_settings=mapping_settings, mappings_dir=MAPPINGS_DIR, record_fields=RECORD_FIELDS,
     payload_fields=PAYLOAD_FIELDS, api_calls=(TOKEN, LIST, CREATE, GET, UPDATE, DELETE),
-    secrets=("client_id", "client_secret", "token"))
+    secrets=("client_id", "client_secret", "token"), check=check)

@@ -22,12 +22,13 @@ from pydantic_settings import SettingsConfigDict
 from offering_sync.connectors import MAPPINGS_DIR
 from offering_sync.connectors.base import Page, Raw
 from offering_sync.connectors.http.auth import HeaderToken
+from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
 from offering_sync.errors import ConfigError, Rejected
-from offering_sync.plugin import ApiCall, SystemSpec
+from offering_sync.plugin import ApiCall, Check, SystemSpec
 
 __all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "SmarterProctoringSettings",
            "SmarterProctoringSource", "SmarterProctoringTarget"]
@@ -267,9 +268,16 @@ def _following(body: Any, offset: int, count: int) -> int | None:
     return advanced
 
 
+def check() -> list[Check]:
+    """``offering-sync check smarterproctoring``: settings, token, page 1 of offerings; no write."""
+    return source_check("smarterproctoring", "OFFERING_SYNC_SMARTERPROCTORING_",
+                        SmarterProctoringSource.from_settings)
+
+
 SYSTEM = SystemSpec(
     slug="smarterproctoring", title="SmarterProctoring",
     settings_class=SmarterProctoringSettings, make_source=SmarterProctoringSource.from_settings,
     make_target=SmarterProctoringTarget.from_settings, mappings_dir=MAPPINGS_DIR,
     record_fields=RECORD_FIELDS, payload_fields=PAYLOAD_FIELDS,
-    api_calls=(LIST, CREATE, GET, UPDATE, DELETE), secrets=("token",))
+    api_calls=(LIST, CREATE, GET, UPDATE, DELETE), secrets=("token",),
+    check=check)

@@ -82,7 +82,7 @@ def connection_env(name: str, url: str) -> dict[str, str]:
         return {"OFFERING_SYNC_DIGITALCHALK_BASE_URL": url + "/dc/api/v5",
                 "OFFERING_SYNC_DIGITALCHALK_TOKEN": digitalchalk.DEFAULT_TOKEN}
     if name == "salesforce":
-        return {"OFFERING_SYNC_SALESFORCE_BASE_URL": url,
+        return {"OFFERING_SYNC_SALESFORCE_LOGIN_URL": url,
                 "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
                 "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": salesforce.DEMO_CLIENT_SECRET}
     if name == "rhythm":

@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 
 from offering_sync.connectors.digitalchalk import DigitalChalkSettings, DigitalChalkSource
-from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials
+from offering_sync.connectors.http.auth import HeaderToken
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.retry import RetryPolicy
-from offering_sync.connectors.salesforce import SalesforceSettings, SalesforceTarget
+from offering_sync.connectors.salesforce import SalesforceSettings, SalesforceTarget, build_auth
 from offering_sync.emulators import digitalchalk as dc_emulator
 from offering_sync.emulators import salesforce as sf_emulator
 
@@ -79,11 +79,10 @@ def sf_target(app, *, client_id: str = sf_emulator.DEMO_CLIENT_ID,
               client_secret: str = sf_emulator.DEMO_CLIENT_SECRET, batch_size: int = 200,
               retry: RetryPolicy | None = None, **settings) -> SalesforceTarget:
     client = TestClient(app, base_url="http://testserver/", raise_server_exceptions=False)
-    client.auth = OAuth2ClientCredentials("http://testserver/services/oauth2/token", client_id,
-                                          SecretStr(client_secret))
-    cfg = SalesforceSettings(base_url="http://testserver", client_id=client_id,
+    cfg = SalesforceSettings(login_url="http://testserver", client_id=client_id,
                              client_secret=SecretStr(client_secret), batch_size=batch_size,
                              **settings)
+    client.auth = build_auth(cfg)
     return SalesforceTarget(HttpCaller(client, "salesforce", retry=retry or fast_retry()), cfg)
 
 

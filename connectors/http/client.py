@@ -71,6 +71,8 @@ class HttpCaller:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None))
     classify: Classify | None = None
+    base_setting: str = ""
+    """The setting the client's base URL came from (default ``OFFERING_SYNC_<SYSTEM>_BASE_URL``)."""
     calls: int = 0
     answered: int = 0
 
@@ -109,10 +111,10 @@ class HttpCaller:
                                  record=record) from None
         except httpx.ConnectError as exc:
             if not self.answered:  # never reached at all: a setting to fix, not a blip
-                base = str(self.client.base_url).rstrip("/")
+                where, setting = self._origin_of(exc)
                 raise ConfigError(
-                    f"cannot reach {self.system} at {base} ({redact(str(exc))[:120]}); check "
-                    f"OFFERING_SYNC_{self.system.upper()}_BASE_URL") from None
+                    f"cannot reach {self.system} at {where} ({redact(str(exc))[:120]}); check "
+                    f"{setting}") from None
             raise TransientError(f"connection failed: {redact(str(exc))[:200]}",
                                  system=self.system, record=record) from None
         except httpx.TransportError as exc:
@@ -122,6 +124,22 @@ class HttpCaller:
         if response.is_success:
             return response
         raise self._error(response, record)
+
+    def _origin_of(self, exc: httpx.RequestError) -> tuple[str, str]:
+        """The URL that could not be reached and the setting it came from.
+
+        A request an auth part made itself (a token request) names its own setting in the
+        ``offering_sync.setting`` extension; anything else came from the base URL.
+        """
+        try:
+            request: httpx.Request | None = exc.request
+        except RuntimeError:
+            request = None
+        setting = request.extensions.get("offering_sync.setting") if request else None
+        if request is not None and setting:
+            return str(request.url.copy_with(query=None)), str(setting)
+        return (str(self.client.base_url).rstrip("/"),
+                self.base_setting or f"OFFERING_SYNC_{self.system.upper()}_BASE_URL")
 
     def _error(self, response: httpx.Response, record: str | None) -> ConnectorError:
         message = redact(response.text[:_MESSAGE_CHARS])

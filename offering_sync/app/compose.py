@@ -7,7 +7,7 @@ and compiles them, and builds the connectors. The core below knows no system.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,14 +15,20 @@ from typing import Any
 from offering_sync.app.registry import all_systems, build_source, build_target, system
 from offering_sync.engine import Pipeline
 from offering_sync.errors import ConfigError, MappingError
-from offering_sync.mapping import CompiledMapping, MappingContext, compile_mapping, load_mapping
+from offering_sync.mapping import (
+    CompiledMapping,
+    LookupResolver,
+    MappingContext,
+    compile_mapping,
+    load_mapping,
+)
 from offering_sync.mapping.loader import LoadedMapping, safe_yaml
 from offering_sync.model import OFFERING_FIELDS
 from offering_sync.records import Source, Target
 from offering_sync.settings import CoreSettings
 
 __all__ = ["MappingFile", "build_pipeline", "build_reconcile", "check_mappings",
-           "load_crosswalks", "mapping_file", "mapping_files"]
+           "load_crosswalks", "mapping_file", "mapping_files", "target_lookups"]
 
 CROSSWALKS = "crosswalks.yaml"
 
@@ -116,14 +122,21 @@ def _load(settings: CoreSettings, side_from: str, side_to: str) -> LoadedMapping
                         known_targets=info.payload_fields)
 
 
-def _compiled(settings: CoreSettings, source: str, target: str,
+def _compiled(settings: CoreSettings, source: str, target: str, *,
+              lookups: Mapping[str, LookupResolver] | None = None,
               ) -> tuple[CompiledMapping, CompiledMapping]:
     crosswalks = load_crosswalks(settings)
     to_canonical = compile_mapping(_load(settings, source, "canonical"),
                                    MappingContext(crosswalks=crosswalks))
-    context = MappingContext(settings=system(target).mapping_settings(), crosswalks=crosswalks)
+    context = MappingContext(settings=system(target).mapping_settings(), crosswalks=crosswalks,
+                             lookups=lookups)
     to_target = compile_mapping(_load(settings, "canonical", target), context)
     return to_canonical, to_target
+
+
+def target_lookups(target: str, connector: Target) -> dict[str, LookupResolver]:
+    """The resolvers a target hands its mapping's ``lookup`` transforms: itself, if it can."""
+    return {target: connector} if isinstance(connector, LookupResolver) else {}
 
 
 def build_pipeline(source: str, target: str, settings: CoreSettings | None = None, *,
@@ -134,9 +147,12 @@ def build_pipeline(source: str, target: str, settings: CoreSettings | None = Non
     system(source), system(target)  # unknown names fail first, clearly
     if source == target:
         raise ConfigError("source and target are the same system")
-    to_canonical, to_target = _compiled(settings, source, target)
+    _compiled(settings, source, target)  # every mapping error before any connector is built
     src = source_connector or build_source(source)
     dst = target_connector or build_target(target)
+    # Lookups ask the target, so the target side is compiled once the target exists.
+    to_canonical, to_target = _compiled(settings, source, target,
+                                        lookups=target_lookups(target, dst))
     return Pipeline(src, dst, to_canonical, to_target)
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from offering_sync.errors import InvalidRecord, MappingError
 from offering_sync.mapping.loader import LoadedMapping
+from offering_sync.mapping.lookups import LookupResolver
 from offering_sync.mapping.paths import MISSING, Getter, compile_getter
 from offering_sync.mapping.spec import FieldRule
 from offering_sync.mapping.transforms import TransformError, build_transform, is_empty
@@ -31,10 +32,13 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 @dataclass(frozen=True, slots=True)
 class MappingContext:
-    """Values a mapping may read besides the record: settings and crosswalk tables."""
+    """Values a mapping may read besides the record: settings, crosswalk tables, lookups."""
 
     settings: Mapping[str, Any] = field(default_factory=dict)
     crosswalks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    lookups: Mapping[str, LookupResolver] | None = None
+    """Resolvers by system slug for the ``lookup`` transform; ``None`` compiles lookups that
+    refuse every value (validation only, e.g. ``mappings check``)."""
 
 
 class CompiledMapping:
@@ -140,7 +144,7 @@ def _compile_fields(rules: Mapping[str, FieldRule], ctx: MappingContext,
 
 def _emit_rule(src: _Source, name: str, rule: FieldRule, ctx: MappingContext) -> None:
     try:
-        transforms = [build_transform(t, ctx.crosswalks) for t in rule.transforms]
+        transforms = [build_transform(t, ctx.crosswalks, ctx.lookups) for t in rule.transforms]
     except (KeyError, TypeError) as exc:
         raise MappingError(str(exc.args[0] if exc.args else exc), field=name) from None
     if not _emit_inline_source(src, rule):

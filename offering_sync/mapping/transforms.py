@@ -417,8 +417,12 @@ REGISTRY: dict[str, _Factory] = {
 }
 
 
-def build_transform(spec: str | Mapping[str, Any], crosswalks: Crosswalks | None) -> Transform:
-    """Turn ``"strip"`` or ``{"enum": {...}}`` into a function; raises ``KeyError``/``TypeError``."""
+def build_transform(spec: str | Mapping[str, Any], crosswalks: Crosswalks | None,
+                    lookups: Mapping[str, Any] | None = None) -> Transform:
+    """Turn ``"strip"`` or ``{"enum": {...}}`` into a function; raises ``KeyError``/``TypeError``.
+
+    ``lookups`` are the resolvers the ``lookup`` transform asks (``None``: validate only).
+    """
     if isinstance(spec, str):
         name, args = spec, {}
     else:
@@ -428,6 +432,11 @@ def build_transform(spec: str | Mapping[str, Any], crosswalks: Crosswalks | None
         args = dict(raw or {})
         if not isinstance(raw, Mapping | type(None)):
             raise TypeError(f"arguments of {name!r} must be an object")
+    if name == "lookup":
+        from offering_sync.mapping.lookups import build_lookup
+
+        return build_lookup(args, crosswalks, lookups, TransformError)
     if name not in REGISTRY:
-        raise KeyError(f"unknown transform {name!r}; known: {', '.join(sorted(REGISTRY))}")
+        known = sorted([*REGISTRY, "lookup"])
+        raise KeyError(f"unknown transform {name!r}; known: {', '.join(known)}")
     return REGISTRY[name](args, crosswalks)

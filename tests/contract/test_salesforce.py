@@ -107,8 +107,11 @@ def test_bad_client_credentials_are_a_typed_error_without_the_secret():
     app = create_app()
     with pytest.raises(Unauthorized) as info:
         write(sf_target(app, client_secret="wrong-secret-123"), [payload(1)], overwrite=False)
-    assert info.value.status == 401
-    assert "wrong-secret-123" not in str(info.value)
+    message = str(info.value)
+    assert ("Salesforce refused OFFERING_SYNC_SALESFORCE_CLIENT_SECRET at "
+            "http://testserver/services/oauth2/token: invalid_client (invalid client "
+            "credentials)") in message
+    assert "wrong-secret-123" not in message and app.state.posts == 0
 
 
 def test_the_daily_quota_stops_the_run_instead_of_retrying():

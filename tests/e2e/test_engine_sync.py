@@ -75,13 +75,14 @@ def test_records_the_target_rejects_are_dead_lettered_and_their_batch_still_land
     assert store.dead_letters() == [] and len(world.offerings) == 120
 
 
-def test_no_crosswalk_match_names_the_table(world, sqlite_url):
+def test_no_academic_session_in_the_org_names_the_lookup_and_the_value(world, sqlite_url):
     world.catalog.edit(world.catalog.offering_id(2), {"beginDate": "2031-01-01T00:00:00Z",
                                                       "endDate": None})
     store = StateStore(sqlite_url)
     sync_pipeline(world.pipeline(), store)
     (dead,) = store.dead_letters()
-    assert dead.stage == "map_target" and "salesforce_academic_sessions" in dead.error
+    assert dead.stage == "map_target" and "lookup AcademicSession" in dead.error
+    assert "no AcademicSession matches" in dead.error and "2031-01-01" in dead.error
 
 
 def test_counts_add_up(world, sqlite_url):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from offering_sync.app import registry
-from offering_sync.app.compose import _load, load_crosswalks
+from offering_sync.app.compose import _load, load_crosswalks, target_lookups
 from offering_sync.mapping import MappingContext, compile_mapping
 from offering_sync.model import Offering, validate_offering
 from offering_sync.settings import CoreSettings
@@ -55,8 +55,11 @@ def offerings(draw, **extra):
 def legs(system: str):
     core = CoreSettings()
     crosswalks = load_crosswalks(core)
+    # Lookups (Salesforce's session and course) are answered by an emulated org's default data.
+    lookups = target_lookups(system, System(system).target())
     out = compile_mapping(_load(core, "canonical", system), MappingContext(
-        settings=registry.system(system).mapping_settings(), crosswalks=crosswalks))
+        settings=registry.system(system).mapping_settings(), crosswalks=crosswalks,
+        lookups=lookups))
     back = compile_mapping(_load(core, system, "canonical"), MappingContext(crosswalks=crosswalks))
     return out, back
 

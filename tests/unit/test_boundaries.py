@@ -62,11 +62,15 @@ def test_connectors_stand_only_on_the_core():
 
 
 def test_no_connector_imports_another():
-    for path in (ROOT / "connectors").glob("*.py"):
-        if path.stem not in SYSTEMS:
+    checked = set()
+    for path in (ROOT / "connectors").rglob("*.py"):
+        part = path.relative_to(ROOT / "connectors").parts[0].removesuffix(".py")
+        if part not in SYSTEMS:
             continue
-        others = {f"offering_sync.connectors.{s}" for s in SYSTEMS - {path.stem}}
+        checked.add(part)
+        others = {f"offering_sync.connectors.{s}" for s in SYSTEMS - {part}}
         assert not _under(imports(path), *others), path.name
+    assert checked == SYSTEMS  # modules and packages (connectors/salesforce/) alike
 
 
 def test_emulators_never_import_connectors_flows_or_the_app():

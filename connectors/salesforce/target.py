@@ -12,44 +12,28 @@ The daily quota is signalled by 403 ``REQUEST_LIMIT_EXCEEDED`` (not 429) and ``S
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
 
-from offering_sync.connectors import MAPPINGS_DIR
 from offering_sync.connectors.base import (
     Conflict,
     LoadResult,
-    Page,
     Raw,
     WritePolicy,
     WriteRequest,
 )
-from offering_sync.connectors.http.auth import HeaderToken, OAuth2ClientCredentials
 from offering_sync.connectors.http.client import HttpCaller
-from offering_sync.connectors.http.retry import RetryPolicy
-from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
-from offering_sync.errors import ConfigError, ConnectorError, QuotaExhausted, Rejected
+from offering_sync.connectors.http.settings import HttpConnector
+from offering_sync.connectors.salesforce.connection import classify, make_salesforce_caller
+from offering_sync.connectors.salesforce.query import query_pages, query_rows, soql_literal
+from offering_sync.connectors.salesforce.settings import SalesforceSettings
+from offering_sync.errors import ConfigError, QuotaExhausted, Rejected
 from offering_sync.ownership import for_update
-from offering_sync.plugin import ApiCall, SystemSpec
-from offering_sync.settings import read_settings
+from offering_sync.plugin import ApiCall
 
-__all__ = ["PAYLOAD_FIELDS", "RECORD_FIELDS", "SYSTEM", "SalesforceSettings",
-           "SalesforceSource", "SalesforceTarget", "mapping_settings"]
-
-# CourseOffering sObject fields read by the source (Education Cloud object reference, v57.0+).
-RECORD_FIELDS = frozenset({
-    "Id", "Name", "AcademicSessionId", "LearningCourseId", "StartDate", "EndDate", "IsActive",
-    "EnrollmentCapacity", "WaitlistCapacity", "SectionNumber", "PrimaryFacultyId",
-    "Description", "SystemModstamp", "CreatedDate",
-})
-QUERY = ApiCall("GET", "services/data/v{version}/query",
-                doc="api_rest resources-query, resources-query-more-results",
-                note="q=SELECT … FROM CourseOffering, then nextRecordsUrl")
+__all__ = ["COURSE_OFFERING_POST", "PAYLOAD_FIELDS", "SOBJECT_DELETE", "SalesforceTarget"]
 
 PAYLOAD_FIELDS = frozenset("courseOffering." + key for key in (
     "academicSessionId", "courseOfferingName", "learningCourseId", "startDate",
@@ -58,8 +42,6 @@ PAYLOAD_FIELDS = frozenset("courseOffering." + key for key in (
     "description", "endDate", "enrollmentCapacity", "isActive", "primaryFacultyId",
     "sectionNumber", "waitlistedCapacity"))
 
-# No maximum is published for this resource; 200 is the sObject Collections limit.
-DEFAULT_BATCH = 200
 COURSE_OFFERING_POST = ApiCall(
     "POST", "services/data/v{version}/connect/education/academic-operations/course-offering",
     doc="edu_cloud_dev_guide connect_resources_course_offering (seed 000)",
@@ -67,42 +49,9 @@ COURSE_OFFERING_POST = ApiCall(
 SOBJECT_DELETE = ApiCall("DELETE", "services/data/v{version}/sobjects/CourseOffering/{id}",
                          doc="api_rest resources_sobject_retrieve (DELETE)", basis="reading",
                          note="only with the delete policy")
-TOKEN = ApiCall("POST", "services/oauth2/token",
-                doc="chatterapi quickstart_connecting", note="client credentials")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _REQUIRED_READ = ("Id", "Name", "AcademicSessionId", "LearningCourseId", "StartDate")
-
-
-class SalesforceSettings(ConnectionSettings):
-    """``OFFERING_SYNC_SALESFORCE_*``: the org's instance URL and credentials."""
-
-    model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_SALESFORCE_", env_file=".env",
-                                      extra="ignore")
-
-    base_url: str = Field(default="https://login.salesforce.com",
-                          description="the org's instance URL, e.g. https://x.my.salesforce.com")
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    token: SecretStr | None = None
-    api_version: str = "66.0"
-    external_id_field: str = "OfferingSyncExternalId__c"
-    batch_size: int = Field(default=DEFAULT_BATCH, ge=1, le=10_000)
-    timeout: float = 60.0
-    quota_stop_ratio: float = Field(default=0.95, gt=0, le=1,
-                                    description="stop cleanly once api-usage passes this share")
-
-
-def mapping_settings(settings: SalesforceSettings | None = None) -> dict[str, Any]:
-    """Values the Salesforce mapping files may read with ``setting:``."""
-    settings = settings or read_settings(SalesforceSettings)
-    return {"salesforce.external_id_field": settings.external_id_field}
-
-
-def _caller(settings: SalesforceSettings, system: str, retry: RetryPolicy | None) -> HttpCaller:
-    caller = make_caller(settings, system, _auth(settings), retry)
-    caller.classify = _classify
-    return caller
 
 
 class SalesforceTarget(HttpConnector[SalesforceSettings]):
@@ -110,13 +59,18 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
 
     system = "salesforce"
     settings_class = SalesforceSettings
-    caller_factory = staticmethod(_caller)
+    caller_factory = staticmethod(make_salesforce_caller)
 
     def __init__(self, http: HttpCaller, settings: SalesforceSettings) -> None:
         super().__init__(http, settings)
         self.max_batch = settings.batch_size
         self.api_usage: tuple[int, int] | None = None
-        http.classify = _classify
+        http.classify = classify
+
+    def lookup_rows(self, sobject: str, fields: Sequence[str],
+                    where: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Rows of ``sobject`` for a mapping lookup: one SOQL query (``LookupResolver``)."""
+        return query_rows(self.http, self.settings, sobject, fields, where)
 
 
     upsert_key = True
@@ -212,21 +166,13 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
         found: dict[str, dict[str, Any]] = {}
         ordered = sorted(keys)
         for start in range(0, len(ordered), 200):
-            values = ", ".join(_soql_string(k) for k in ordered[start:start + 200])
+            values = ", ".join(soql_literal(k) for k in ordered[start:start + 200])
             query = (f"SELECT {', '.join((*fields, name))} FROM CourseOffering "  # noqa: S608
                      f"WHERE {name} IN ({values})")
-            url = QUERY.url(version=self.settings.api_version)
-            params: dict[str, str] | None = {"q": query}
-            while True:
-                body = self.http.json(self.http.send("GET", url, idempotent=True,
-                                                     params=params))
-                for row in body.get("records", []) if isinstance(body, dict) else []:
-                    if isinstance(row, dict) and row.get(name) is not None:
+            for records, _ in query_pages(self.http, self.settings, query):
+                for row in records:
+                    if row.get(name) is not None:
                         found[str(row[name])] = row
-                following = body.get("nextRecordsUrl") if isinstance(body, dict) else None
-                if not following or body.get("done", True):
-                    break
-                url, params = str(following).lstrip("/"), None
         return found
 
     def _note_usage(self, response: httpx.Response) -> None:
@@ -242,99 +188,6 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
                     f"API usage {used}/{limit} passed the stop ratio "
                     f"{self.settings.quota_stop_ratio:.0%}; stopping before the org's quota "
                     "runs out", system=self.system)
-
-
-class SalesforceSource(HttpConnector[SalesforceSettings]):
-    """Reads CourseOffering through the REST query API, following ``nextRecordsUrl``.
-
-    Incremental by ``SystemModstamp`` (ordered by it, then Id); the watermark is the newest
-    ``SystemModstamp`` loaded, and a re-read of the boundary second is harmless (hash diff).
-    """
-
-    system = "salesforce"
-    id_field = "Id"
-    supports_modified_since = True
-    settings_class = SalesforceSettings
-    caller_factory = staticmethod(_caller)
-
-    def __init__(self, http: HttpCaller, settings: SalesforceSettings) -> None:
-        super().__init__(http, settings)
-        http.classify = _classify
-
-
-    def soql(self, since: datetime | None, until: datetime | None) -> str:
-        """The query for one window of ``SystemModstamp``."""
-        where = []
-        if since:
-            where.append(f"SystemModstamp >= {_soql_datetime(since)}")
-        if until:
-            where.append(f"SystemModstamp <= {_soql_datetime(until)}")
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        # Only constant field names and datetimes we formatted ourselves reach the query.
-        return (f"SELECT {', '.join(sorted(RECORD_FIELDS))} FROM CourseOffering{clause} "  # noqa: S608
-                "ORDER BY SystemModstamp, Id")
-
-    def read_ids(self, ids: Sequence[str]) -> Iterator[Page]:
-        """Re-read records by Id: one SOQL query per 200 ids (values escaped, never pasted)."""
-        for start in range(0, len(ids), 200):
-            values = ", ".join(_soql_string(i) for i in ids[start:start + 200])
-            query = (f"SELECT {', '.join(sorted(RECORD_FIELDS))} FROM CourseOffering "  # noqa: S608
-                     f"WHERE Id IN ({values})")
-            url = QUERY.url(version=self.settings.api_version)
-            body = self.http.json(self.http.send("GET", url, idempotent=True, params={"q": query}))
-            records = [r for r in body.get("records", []) if isinstance(r, dict)]
-            if records:
-                yield Page(records)
-
-    def pages(self, *, since: datetime | None = None, until: datetime | None = None,
-              resume: str | None = None) -> Iterator[Page]:
-        """Pages of up to 2,000 records; ``resume`` is a ``nextRecordsUrl``.
-
-        Raises:
-            ConnectorError: a query call failed after retries.
-        """
-        if resume:
-            url, params = resume.lstrip("/"), None
-        else:
-            url = QUERY.url(version=self.settings.api_version)
-            params = {"q": self.soql(since, until)}
-        while True:
-            body = self.http.json(self.http.send("GET", url, idempotent=True, params=params))
-            records = [r for r in body.get("records", []) if isinstance(r, dict)]
-            following = body.get("nextRecordsUrl")
-            yield Page(records, checkpoint=following)
-            if body.get("done", True) or not following:
-                return
-            url, params = str(following).lstrip("/"), None
-
-
-def _soql_datetime(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
-        f"{moment.microsecond // 1000:03d}Z"
-
-
-def _auth(settings: SalesforceSettings) -> httpx.Auth:
-    if settings.token is not None:
-        return HeaderToken(settings.token)
-    if settings.client_id and settings.client_secret is not None:
-        token_url = settings.base_url.rstrip("/") + "/" + TOKEN.path
-        return OAuth2ClientCredentials(token_url, settings.client_id, settings.client_secret)
-    raise ConfigError("Salesforce credentials are missing: set OFFERING_SYNC_SALESFORCE_TOKEN, or "
-                      "OFFERING_SYNC_SALESFORCE_CLIENT_ID and OFFERING_SYNC_SALESFORCE_CLIENT_SECRET")
-
-
-def _classify(response: httpx.Response, message: str) -> ConnectorError | None:
-    if response.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in message:
-        return QuotaExhausted("the org's API request limit is used up; the run stops and "
-                              "resumes on the next schedule", system="salesforce",
-                              status=403, vendor_message=message)
-    return None
-
-
-def _soql_string(value: str) -> str:
-    """A SOQL string literal: backslash and quote escaped, never pasted raw."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
 
 
 def _retired(result: LoadResult | None, key: str, action: str) -> LoadResult:
@@ -404,12 +257,3 @@ def _read_detail(key: str, detail: Any, overwrite: bool) -> LoadResult:
         errors = [(None, f"Salesforce reported {outcome} without an error message")]
     return LoadResult(key, ok=False, target_id=target_id, errors=tuple(errors),
                       conflict=_conflict(errors, overwrite) if outcome == "FAILURE" else None)
-
-
-SYSTEM = SystemSpec(
-    slug="salesforce", title="Salesforce Education Cloud", settings_class=SalesforceSettings,
-    make_source=SalesforceSource.from_settings, make_target=SalesforceTarget.from_settings,
-    mapping_settings=mapping_settings, mappings_dir=MAPPINGS_DIR, record_fields=RECORD_FIELDS,
-    payload_fields=PAYLOAD_FIELDS,
-    api_calls=(TOKEN, COURSE_OFFERING_POST, QUERY, SOBJECT_DELETE),
-    secrets=("client_id", "client_secret", "token"))
