@@ -188,7 +188,7 @@ def profile(b: Bench, records: int) -> dict[str, Any] | None:
                           capture_output=True, text=True, timeout=3600)
     if done.returncode != 0 or not raw.exists():
         return {"error": done.stderr[-1000:]}
-    run = json.loads(done.stdout.strip().splitlines()[-1])
+    run = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
     return {"records": records, "sampler": "py-spy --gil --rate 200", "seconds": run["seconds"],
             "cpu_s": run["cpu_s"], **pyspy_summary(raw, top=20)}
 
