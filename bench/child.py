@@ -1,33 +1,144 @@
-"""One DigitalChalk → Salesforce sync in this process, configured by the environment."""
+"""One DigitalChalk → Salesforce sync in a process of its own: ``python -m bench.child '{...}'``.
+
+The benchmark runs every sync here so that memory starts clean and ``getrusage`` counts this
+sync's CPU and nothing else (the emulators and the Prefect server are other processes). The
+argument is a JSON object: ``mode`` is ``engine`` (the plain engine), ``flow`` (the shipped
+``sync-offerings`` flow) or ``tasks`` (a bench flow with one Prefect task around every ``every``-th
+batch, to measure what a task costs); ``profile`` names a file for an all-thread cProfile.
+Connection settings come from the environment. Prints one JSON line.
+"""
 
 from __future__ import annotations
 
+import json
+import resource
+import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
-def run(flow: bool = False) -> dict[str, Any]:
-    """Sync once (engine, or the Prefect flow after a warm-up run); counts and seconds."""
-    if flow:
-        from prefect import flow as prefect_flow
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
-        import offering_sync.flows  # noqa: F401 - Prefect defaults before Prefect loads
-        from offering_sync.flows.sync import sync_offerings
 
-        @prefect_flow
-        def warm_up() -> None:
-            """Start the ephemeral server outside the timed region."""
-
-        warm_up()
-        started = time.perf_counter()
-        summary = sync_offerings(source="digitalchalk", target="salesforce")
-        return {**summary, "seconds": round(time.perf_counter() - started, 2)}
+def _engine() -> Callable[[], dict[str, Any]]:
     from offering_sync.app.compose import build_pipeline
     from offering_sync.engine import sync_pipeline
+    from offering_sync.settings import CoreSettings
     from offering_sync.state import StateStore
 
-    pipeline = build_pipeline("digitalchalk", "salesforce")
-    store = StateStore(__import__("offering_sync.settings").settings.CoreSettings().state_url)
-    started = time.perf_counter()
-    summary = sync_pipeline(pipeline, store)
-    return {**summary.as_dict(), "seconds": round(time.perf_counter() - started, 2)}
+    settings = CoreSettings()
+    pipeline = build_pipeline("digitalchalk", "salesforce", settings)
+    store = StateStore(settings.state_url)
+
+    def run() -> dict[str, Any]:
+        try:
+            return sync_pipeline(pipeline, store, settings.options()).as_dict()
+        finally:
+            pipeline.source.close()
+            pipeline.target.close()
+            store.close()
+
+    return run
+
+
+def _warm_prefect() -> None:
+    """Start the ephemeral server (or reach the standing one) outside the timed region."""
+    from prefect import flow
+
+    import offering_sync.flows  # noqa: F401 - the project's Prefect defaults, before Prefect loads
+
+    @flow(name="bench-warm-up")
+    def warm_up() -> None:
+        """Nothing: the first flow call starts the temporary server."""
+
+    warm_up()
+
+
+def _flow() -> Callable[[], dict[str, Any]]:
+    _warm_prefect()
+    from offering_sync.flows.sync import sync_offerings
+
+    return lambda: dict(sync_offerings(source="digitalchalk", target="salesforce"))
+
+
+def _tasks(every: int) -> Callable[[], dict[str, Any]]:
+    """A flow around the engine with a task around every ``every``-th batch (0: none).
+
+    The other batches run directly, so the run has the Prefect task runs of "one task per
+    ``every`` batches" while the work stays the same: what it measures is the cost of a task run.
+    """
+    _warm_prefect()
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    from offering_sync.app.compose import build_pipeline
+    from offering_sync.engine import sync_pipeline
+    from offering_sync.settings import CoreSettings
+    from offering_sync.state import StateStore
+
+    @task(name="load-batches", cache_policy=NO_CACHE, retries=2)
+    def load(step: Callable[[], T]) -> T:
+        return step()
+
+    @flow(name="bench-task-sizing")
+    def tasks_flow() -> dict[str, Any]:
+        settings = CoreSettings()
+        pipeline = build_pipeline("digitalchalk", "salesforce", settings)
+        store = StateStore(settings.state_url)
+        seen = [0]
+
+        def run_batch(label: str, step: Callable[[], T]) -> T:
+            seen[0] += 1
+            if every and seen[0] % every == 1 % every:
+                return load.with_options(task_run_name=label)(step)
+            return step()
+
+        try:
+            summary = sync_pipeline(pipeline, store, settings.options(), run_batch=run_batch)
+        finally:
+            pipeline.source.close()
+            pipeline.target.close()
+            store.close()
+        return {**summary.as_dict(), "task_runs": (seen[0] + every - 1) // every if every else 0}
+
+    return tasks_flow
+
+
+def main() -> None:
+    """Run the sync described by argv[1] and print its figures as one JSON line."""
+    spec: dict[str, Any] = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    mode = spec.get("mode", "engine")
+    if mode == "engine":
+        run = _engine()
+    elif mode == "flow":
+        run = _flow()
+    elif mode == "tasks":
+        run = _tasks(int(spec.get("every", 1)))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    profile_path = spec.get("profile")
+    cpu, started = _cpu(), time.perf_counter()
+    if profile_path:
+        from bench.profiling import all_threads
+
+        with all_threads() as profiles:
+            summary = run()
+    else:
+        summary = run()
+    seconds, cpu_s = time.perf_counter() - started, _cpu() - cpu
+    out = {**summary, "seconds": round(seconds, 3), "cpu_s": round(cpu_s, 3),
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if profile_path:
+        profiles.dump(Path(profile_path))
+        out["profile"] = profiles.summary()
+    print(json.dumps(out, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,11 +1,21 @@
-"""Benchmarks against the I/O floor and a naive baseline: ``python -m bench.run``.
+"""Benchmarks of a DigitalChalk → Salesforce sync against its floors: ``python -m bench.run``.
 
-Measures, in one run: the compiled mapping against a hand-written one; a DigitalChalk →
-Salesforce sync (emulators in their own processes) against the I/O floor (the same HTTP calls
-with precomputed bodies) and against one request per record; a no-op re-sync; peak memory at
-several sizes; the flow against the engine called directly; API calls per record written.
-Writes ``bench/results/latest.json`` and ``latest.md``; ``--update-readme`` puts the table in
-the README. ``--records 2000 --quick`` is the small version CI runs (times are not asserted).
+One run measures, with the emulators, the sync and the floors each in a process of its own:
+
+* the compiled mappings against the same mappings written by hand (and without inlining);
+* at 0 ms and at ``--latency-ms`` injected in the emulators for every call: the sequential floor
+  (the sync's calls one at a time, nothing computed), the concurrent floor (``k`` in flight per
+  system, the reads and writes at once), the sync, a no-op re-sync against the read-only floor
+  (the same GETs), and the sync through the ``sync-offerings`` flow against the ephemeral server
+  and a standing ``prefect server start``;
+* CPU per record: the sync process's own CPU (``getrusage``) beside the floor client's;
+* what a Prefect task run costs: the same sync with a task around every batch, every 5th, every
+  25th, none;
+* one request per record (naive), bulk calls per record, peak memory at 10k, 100k and 1M;
+* with py-spy installed, a sampled profile of the sync (by thread, by kind of work, by function).
+
+Writes ``bench/results/latest.json`` and ``latest.md`` (``--quick``: ``quick.json``/``quick.md``),
+and with ``--update-readme`` the README's table. ``--records 2000 --quick`` is what CI runs.
 """
 
 from __future__ import annotations
@@ -15,264 +25,248 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+from bench import procs
+from bench.report import write
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 BATCH = 200
 PAGE = 100
+# k in flight per system for the concurrent floor and the sync's concurrency setting.
+# Salesforce: no limit on concurrent requests shorter than 20 s; at most 25 long-running (20 s or
+# more) in production orgs and sandboxes, 5 in Developer Edition and trial orgs (App Limits
+# Cheatsheet, "API Request Limits and Allocations"): 5 holds in every org even if each request
+# ran long. DigitalChalk documents no limit at all ([GAP] in seed-apis.md §4.6): 4, the bounded
+# concurrency anchors.md suggests by default, is our choice, not the vendor's.
+K = {"digitalchalk": 4, "salesforce": 5}
+TASK_EVERY = (1, 5, 25, 0)
 
 
-# -- emulator processes --------------------------------------------------------------------------
+class Bench:
+    """One benchmark run: the emulators, a scratch folder and the figures gathered so far."""
 
-@contextmanager
-def emulator(system: str, records: int = 0):
-    from offering_sync.emulators.server import free_port
+    def __init__(self, dc: procs.Emulator, sf: procs.Emulator, tmp: Path, records: int) -> None:
+        self.dc, self.sf, self.tmp, self.n = dc, sf, tmp, records
+        self.loads: list[list[float]] = []
+        self.counter = 0
 
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "emulators", system, "--port", str(port),
-                             "--records", str(records)], cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/_emulator/stats", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    def note_load(self) -> None:
+        self.loads.append(procs.load())
 
+    def latency(self, ms: float) -> None:
+        self.dc.latency(ms)
+        self.sf.latency(ms)
 
-def env_for(dc: str, sf: str, state: str) -> dict[str, str]:
-    from offering_sync.emulators.server import connection_env
+    def env(self, name: str, **extra: str) -> dict[str, str]:
+        self.counter += 1
+        state = f"sqlite:///{self.tmp}/{name}-{self.counter}.db"
+        return {**procs.env_for(self.dc, self.sf, state, BATCH, K), **extra}
 
-    return {**connection_env("digitalchalk", dc), **connection_env("salesforce", sf),
-            "OFFERING_SYNC_STATE_URL": state, "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": str(BATCH)}
+    def floor(self, mode: str, records: int | None = None, **extra: Any) -> dict[str, Any]:
+        self.sf.reset()
+        self.note_load()
+        spec = {"mode": mode, "dc": self.dc.url, "sf": self.sf.url, "records": records or self.n,
+                "k_dc": K["digitalchalk"], "k_sf": K["salesforce"], "batch": BATCH,
+                "page": PAGE, **extra}
+        return self._with_emulator_cpu(lambda: procs.child("bench.floors", spec, {}))
 
+    def sync(self, env: dict[str, str], mode: str = "engine", *, reset: bool = True,
+             server: procs.PrefectServer | None = None, **extra: Any) -> dict[str, Any]:
+        """One sync in a child; ``reset`` empties the org first (a first sync, all creates)."""
+        if reset:
+            self.sf.reset()
+        posts = self.sf.stats().get("posts", 0)
+        self.note_load()
+        if server is not None:
+            env = {**env, "PREFECT_API_URL": server.api_url}
+        server_cpu = server.cpu() if server else 0.0
+        out = self._with_emulator_cpu(
+            lambda: procs.child("bench.child", {"mode": mode, **extra}, env))
+        out["posts"] = self.sf.stats().get("posts", 0) - posts
+        if server is not None:
+            out["server_cpu_s"] = round(server.cpu() - server_cpu, 2)
+        return out
 
-def stats(url: str) -> dict[str, Any]:
-    return httpx.get(url + "/_emulator/stats").json()
-
-
-def reset(sf: str) -> None:
-    httpx.post(sf + "/_emulator/reset")
-
-
-# -- 1. mapping ----------------------------------------------------------------------------------
-
-def bench_mapping(records: int) -> dict[str, Any]:
-    from bench.handwritten import map_digitalchalk
-    from offering_sync.app.compose import _compiled
-    from offering_sync.emulators.digitalchalk import Catalog
-    from offering_sync.settings import CoreSettings
-
-    data = list(Catalog(records, seed=3))
-    compiled, _ = _compiled(CoreSettings(), "digitalchalk", "salesforce")
-    for record in data:
-        assert compiled(record) == map_digitalchalk(record), record["id"]
-
-    def best(fn) -> float:
-        times = []
-        for _ in range(3):
-            started = time.perf_counter()
-            for record in data:
-                fn(record)
-            times.append(time.perf_counter() - started)
-        return min(times)
-
-    declarative, hand = best(compiled), best(map_digitalchalk)
-    return {"records": records, "declarative_per_s": round(records / declarative),
-            "handwritten_per_s": round(records / hand), "ratio": round(declarative / hand, 2)}
+    def _with_emulator_cpu(self, step: Any) -> dict[str, Any]:
+        before = self.dc.cpu(), self.sf.cpu()
+        out = dict(step())
+        out["emulator_cpu_s"] = {"digitalchalk": round(self.dc.cpu() - before[0], 2),
+                                 "salesforce": round(self.sf.cpu() - before[1], 2)}
+        return out
 
 
-# -- 2. I/O floor and naive baseline --------------------------------------------------------------
-
-def precomputed_payloads(dc: str, records: int) -> list[dict[str, Any]]:
-    """Every page mapped to Salesforce bodies, outside any timed region."""
-    from offering_sync.app.compose import _compiled
-    from offering_sync.emulators.salesforce import Org
-    from offering_sync.mapping import StaticLookups
-    from offering_sync.model import validate_offering
-    from offering_sync.settings import CoreSettings
-
-    org = Org()  # the emulated org's reference data: the same ids the served emulator holds
-    lookups = {"salesforce": StaticLookups({"AcademicSession": list(org.sessions.values()),
-                                            "LearningCourse": list(org.courses.values())})}
-    to_canonical, to_target = _compiled(CoreSettings(), "digitalchalk", "salesforce",
-                                        lookups=lookups)
-    headers = {"Authorization": "Bearer dc-demo-token"}
-    bodies = []
-    with httpx.Client(base_url=dc + "/dc/api/v5/", headers=headers) as client:
-        for offset in range(0, records, PAGE):
-            for raw in client.get("offerings", params={"limit": PAGE, "offset": offset}
-                                  ).json()["results"]:
-                offering = validate_offering(to_canonical(raw))
-                bodies.append(to_target(offering))
-    return bodies
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 2) if b else float("nan")
 
 
-def sf_token(client: httpx.Client) -> str:
-    from offering_sync.emulators.salesforce import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-
-    return client.post("services/oauth2/token", data={
-        "grant_type": "client_credentials", "client_id": DEMO_CLIENT_ID,
-        "client_secret": DEMO_CLIENT_SECRET}).json()["access_token"]
+def _keep(run: dict[str, Any]) -> dict[str, Any]:
+    keys = ("seconds", "cpu_s", "peak_rss_mb", "created", "updated", "unchanged", "failed",
+            "extracted", "posts", "status", "emulator_cpu_s", "server_cpu_s", "task_runs")
+    return {k: run[k] for k in keys if k in run}
 
 
-PATH = "services/data/v66.0/connect/education/academic-operations/course-offering"
+def latency_section(b: Bench, ms: float, records: int, *, flows: bool,
+                    server: procs.PrefectServer | None) -> dict[str, Any]:
+    """Floors, sync, no-op re-sync and (with ``flows``) the flow, all at ``ms`` per call."""
+    b.latency(ms)
+    print(f"[{ms:g} ms] floors for {records:,} records …", flush=True)
+    seq = b.floor("sequential", records)
+    conc = b.floor("concurrent", records)
+    print(f"[{ms:g} ms] sync …", flush=True)
+    env = b.env(f"sync{ms:g}")
+    sync = b.sync(env)
+    print(f"[{ms:g} ms] no-op re-sync …", flush=True)
+    noop = b.sync(env, reset=False)
+    out: dict[str, Any] = {
+        "latency_ms": ms, "records": records, "k": dict(K),
+        "floor_sequential": seq, "floor_concurrent": conc,
+        "sync": _keep(sync), "noop": _keep(noop),
+        "sync_vs_concurrent_floor": _ratio(sync["seconds"], conc["seconds"]),
+        "sequential_floor_vs_sync": _ratio(seq["seconds"], sync["seconds"]),
+        "sync_vs_sequential_floor": _ratio(sync["seconds"], seq["seconds"]),
+        "noop_vs_read_floor": _ratio(noop["seconds"], seq["read_s"]),
+        "noop_vs_concurrent_read_floor": _ratio(noop["seconds"], conc["read_s"]),
+        "noop_writes": noop["posts"],
+        "bulk_calls": sync["posts"], "bulk_calls_expected": math.ceil(records / BATCH),
+    }
+    if flows:
+        print(f"[{ms:g} ms] the flow, ephemeral server …", flush=True)
+        flow = b.sync(b.env(f"flow{ms:g}"), "flow")
+        out["flow_ephemeral"] = _keep(flow)
+        out["flow_ephemeral_overhead"] = round(flow["seconds"] / sync["seconds"] - 1, 3)
+        if server is not None:
+            print(f"[{ms:g} ms] the flow, standing server …", flush=True)
+            standing = b.sync(b.env(f"flows{ms:g}"), "flow", server=server)
+            out["flow_standing"] = _keep(standing)
+            out["flow_standing_overhead"] = round(standing["seconds"] / sync["seconds"] - 1, 3)
+    return out
 
 
-def io_floor(dc: str, sf: str, records: int, bodies: list[dict[str, Any]]) -> float:
-    """The same GETs and POSTs as a sync, with nothing computed in between."""
-    reset(sf)
-    with httpx.Client(base_url=dc + "/dc/api/v5/",
-                      headers={"Authorization": "Bearer dc-demo-token"}) as dcc, \
-            httpx.Client(base_url=sf + "/") as sfc:
-        auth = {"Authorization": f"Bearer {sf_token(sfc)}"}
-        started = time.perf_counter()
-        for offset in range(0, records, PAGE):
-            dcc.get("offerings", params={"limit": PAGE, "offset": offset}).raise_for_status()
-        for start in range(0, len(bodies), BATCH):
-            sfc.post(PATH, params={"overwrite": "false"}, json=bodies[start:start + BATCH],
-                     headers=auth).raise_for_status()
-        return time.perf_counter() - started
+def task_sizing(b: Bench, records: int, server: procs.PrefectServer | None) -> dict[str, Any]:
+    """The same sync with a Prefect task around every batch, every 5th, every 25th, none."""
+    b.latency(0)
+    b.dc.generate(records)
+    rows = []
+    engine = b.sync(b.env("tasks-engine"))
+    for every in TASK_EVERY:
+        print(f"task sizing: a task per {every or 'no'} batch(es) …", flush=True)
+        run = b.sync(b.env(f"tasks{every}"), "tasks", every=every, server=server)
+        rows.append({"task_per_batches": every, **_keep(run)})
+    base = next(r for r in rows if r["task_per_batches"] == 0)
+    for row in rows:
+        extra = row["seconds"] - base["seconds"]
+        row["seconds_over_no_tasks"] = round(extra, 2)
+        row["ms_per_task_run"] = round(1000 * extra / row["task_runs"], 1) \
+            if row.get("task_runs") else None
+    return {"records": records, "batches": math.ceil(records / BATCH), "engine": _keep(engine),
+            "server": "standing" if server else "ephemeral", "runs": rows,
+            "flow_without_tasks_overhead": round(base["seconds"] / engine["seconds"] - 1, 3)}
 
 
-def naive(sf: str, bodies: list[dict[str, Any]], sample: int) -> float:
-    """One POST per record, on a sample; returns seconds per record."""
-    reset(sf)
-    with httpx.Client(base_url=sf + "/") as sfc:
-        auth = {"Authorization": f"Bearer {sf_token(sfc)}"}
-        started = time.perf_counter()
-        for body in bodies[:sample]:
-            sfc.post(PATH, params={"overwrite": "false"}, json=[body],
-                     headers=auth).raise_for_status()
-        return (time.perf_counter() - started) / sample
+def profile(b: Bench, records: int) -> dict[str, Any] | None:
+    """A sampled profile (py-spy, GIL-holding samples: our Python CPU) of one sync at 0 ms."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return None
+    from bench.profiling import pyspy_summary
+
+    b.latency(0)
+    b.dc.generate(records)
+    b.sf.reset()
+    raw = b.tmp / "profile.raw"
+    env = {**os.environ, **b.env("profile")}
+    done = subprocess.run([spy, "record", "--rate", "200", "--threads", "--gil", "-f", "raw",
+                           "-o", str(raw), "--", sys.executable, "-m", "bench.child",
+                           json.dumps({"mode": "engine"})], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0 or not raw.exists():
+        return {"error": done.stderr[-1000:]}
+    run = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    return {"records": records, "sampler": "py-spy --gil --rate 200", "seconds": run["seconds"],
+            "cpu_s": run["cpu_s"], **pyspy_summary(raw, top=20)}
 
 
-# -- syncs in a child process (clean memory, real CLI path) ----------------------------------------
-
-def child_sync(env: dict[str, str], *, flow: bool = False) -> dict[str, Any]:
-    code = ("import json,resource,sys,time; from bench.child import run; "
-            f"r=run(flow={flow}); "
-            "r['peak_rss_mb']=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024; "
-            "print(json.dumps(r))")
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-3000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def machine() -> dict[str, Any]:
+    """Where and when: the figures mean little without it."""
+    return {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M %Z")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--latency-ms", type=float, default=100.0,
+                        help="latency injected in the emulators for every call (0: skip)")
+    parser.add_argument("--latency-records", type=int, default=None,
+                        help="records for the latency section (default: --records)")
     parser.add_argument("--memory-sizes", default="10000,100000,1000000")
+    parser.add_argument("--task-records", type=int, default=20_000,
+                        help="records for the task-sizing runs")
     parser.add_argument("--quick", action="store_true", help="small CI version")
+    parser.add_argument("--no-server", action="store_true",
+                        help="skip the standing Prefect server")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
-    n = args.records
-    sizes = [n] if args.quick else [int(s) for s in args.memory_sizes.split(",")]
-    result: dict[str, Any] = {"machine": machine(), "records": n}
-    print(f"mapping {n} records …", flush=True)
-    result["mapping"] = bench_mapping(n)
-    with tempfile.TemporaryDirectory() as tmp, emulator("digitalchalk", n) as dc, \
-            emulator("salesforce") as sf:
-        print("I/O floor …", flush=True)
-        bodies = precomputed_payloads(dc, n)
-        floor = io_floor(dc, sf, n, bodies)
-        per_record = naive(sf, bodies, min(len(bodies), 500 if args.quick else 2000))
-        del bodies
-        print("engine sync …", flush=True)
-        reset(sf)
-        env = env_for(dc, sf, f"sqlite:///{tmp}/engine.db")
-        full = child_sync(env)
-        posts = stats(sf)["posts"]
-        print("no-op sync …", flush=True)
-        noop = child_sync(env)
-        posts_noop = stats(sf)["posts"] - posts
-        print("flow sync …", flush=True)
-        reset(sf)
-        flowed = child_sync(env_for(dc, sf, f"sqlite:///{tmp}/flow.db"), flow=True)
-        result["sync"] = {
-            "io_floor_s": round(floor, 2), "engine_s": full["seconds"],
-            "engine_vs_floor": round(full["seconds"] / floor, 2),
-            "naive_s_estimated": round(per_record * n, 1),
-            "naive_vs_engine": round(per_record * n / full["seconds"], 1),
-            "noop_s": noop["seconds"], "noop_writes": posts_noop,
-            "noop_vs_full": round(noop["seconds"] / full["seconds"], 2),
-            "flow_s": flowed["seconds"], "flow_overhead": round(
-                flowed["seconds"] / full["seconds"] - 1, 3),
-            "bulk_calls": posts, "bulk_calls_expected": math.ceil(n / BATCH),
-            "created": full["created"],
-        }
-        memory = {}
-        for size in sizes:
-            print(f"memory at {size} …", flush=True)
-            httpx.post(dc + "/_emulator/generate", json={"count": size, "seed": 1})
-            reset(sf)
-            run = child_sync(env_for(dc, sf, f"sqlite:///{tmp}/mem{size}.db"))
-            memory[str(size)] = {"peak_rss_mb": round(run["peak_rss_mb"], 1),
-                                 "seconds": run["seconds"], "created": run["created"]}
-        result["memory"] = memory
-    write(result, args.update_readme and not args.quick)
+    n, quick = args.records, args.quick
+    n_lat = args.latency_records or (min(n, 1000) if quick else n)
+    sizes = [] if quick else [int(s) for s in args.memory_sizes.split(",")]
+    started = time.monotonic()
+    result: dict[str, Any] = {"machine": machine(), "records": n, "quick": quick,
+                              "load_at_start": procs.load()}
+    from bench.mapping import bench_mapping
 
-
-def machine() -> dict[str, Any]:
-    return {"python": platform.python_version(), "cpus": os.cpu_count(),
-            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")}
-
-
-def table(r: dict[str, Any]) -> str:
-    m, s = r["mapping"], r["sync"]
-    mem = r["memory"]
-    sizes = sorted(mem, key=int)
-    rows = [
-        "| measure | result | target |", "|---|---|---|",
-        f"| mapping, records/s (declarative / hand-written) | {m['declarative_per_s']:,} / "
-        f"{m['handwritten_per_s']:,} = {m['ratio']}× | ≤ 1.3× |",
-        f"| sync of {r['records']:,} DigitalChalk → Salesforce | {s['engine_s']} s vs I/O floor "
-        f"{s['io_floor_s']} s = {s['engine_vs_floor']}× | ≤ 1.5× |",
-        f"| naive (one request per record, estimated from a sample) | {s['naive_s_estimated']} s "
-        f"= {s['naive_vs_engine']}× the sync | report |",
-        f"| no-op re-sync | {s['noop_s']} s ({s['noop_vs_full']}× the full sync), "
-        f"{s['noop_writes']} writes | 0 writes |",
-        f"| through the Prefect flow | {s['flow_s']} s ({s['flow_overhead']:+.1%}) | ≤ +10 % |",
-        f"| bulk calls for {s['created']:,} new records | {s['bulk_calls']} "
-        f"(ceil(n/{BATCH}) = {s['bulk_calls_expected']}) | equal |",
-        "| peak RSS of a sync | " + ", ".join(
-            f"{int(k):,}: {mem[k]['peak_rss_mb']} MB" for k in sizes) + " | flat (≤ 1.5×) |",
-    ]
-    mach = r["machine"]
-    return "\n".join(rows) + (f"\n\nMeasured {mach['date']} on {mach['cpus']} CPUs, Python "
-                              f"{mach['python']}, {mach['platform']}.")
-
-
-def write(result: dict[str, Any], update_readme: bool) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = table(result)
-    (RESULTS / "latest.md").write_text(md + "\n")
-    print(md)
-    if update_readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
-        head, _, rest = text.partition(start)
-        _, _, tail = rest.partition(end)
-        readme.write_text(f"{head}{start}\n{md}\n{end}{tail}")
+    print(f"mapping {min(n, 20_000):,} records …", flush=True)
+    result["mapping"] = bench_mapping(min(n, 20_000))
+    with tempfile.TemporaryDirectory() as scratch, procs.emulator("digitalchalk", n) as dc, \
+            procs.emulator("salesforce") as sf:
+        b = Bench(dc, sf, Path(scratch), n)
+        server_cm = None if (quick or args.no_server) else procs.prefect_server()
+        server = server_cm.__enter__() if server_cm else None
+        try:
+            result["zero"] = latency_section(b, 0, n, flows=True, server=server)
+            zero = result["zero"]
+            print("naive, one request per record …", flush=True)
+            naive = b.floor("naive", n, sample=200 if quick else 2000)
+            zero["naive"] = naive
+            zero["naive_s_estimated"] = round(naive["per_record_s"] * n, 1)
+            zero["naive_vs_sync"] = _ratio(naive["per_record_s"] * n, zero["sync"]["seconds"])
+            zero["cpu_per_record_us"] = {
+                "sync": round(1e6 * zero["sync"]["cpu_s"] / n, 1),
+                "floor_client": round(1e6 * zero["floor_sequential"]["cpu_s"] / n, 1)}
+            zero["cpu_vs_floor_client"] = _ratio(zero["sync"]["cpu_s"],
+                                                 zero["floor_sequential"]["cpu_s"])
+            if args.latency_ms:
+                if n_lat != n:
+                    dc.generate(n_lat)
+                result["latency"] = latency_section(b, args.latency_ms, n_lat,
+                                                    flows=not quick, server=server)
+                b.latency(0)
+            if not quick:
+                result["tasks"] = task_sizing(b, min(args.task_records, n), server)
+                result["profile"] = profile(b, min(20_000, n))
+            memory: dict[str, Any] = {str(n): _keep(zero["sync"])}
+            for size in sizes:
+                if str(size) in memory:
+                    continue
+                print(f"memory at {size:,} …", flush=True)
+                dc.generate(size)
+                memory[str(size)] = _keep(b.sync(b.env(f"mem{size}")))
+            result["memory"] = memory
+        finally:
+            if server_cm is not None:
+                server_cm.__exit__(None, None, None)
+    b.note_load()
+    result["load_during"] = {"samples": b.loads,
+                             "mean_1min": round(sum(x[0] for x in b.loads) / len(b.loads), 2)}
+    result["bench_seconds"] = round(time.monotonic() - started, 1)
+    write(result, quick=quick, update_readme=args.update_readme and not quick)
 
 
 if __name__ == "__main__":

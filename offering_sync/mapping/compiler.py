@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,7 +26,13 @@ from offering_sync.mapping.loader import LoadedMapping
 from offering_sync.mapping.lookups import LookupResolver
 from offering_sync.mapping.paths import MISSING, Getter, compile_getter
 from offering_sync.mapping.spec import FieldRule
-from offering_sync.mapping.transforms import TransformError, build_transform, is_empty
+from offering_sync.mapping.transforms import (
+    Transform,
+    TransformError,
+    build_transform,
+    inline_kind,
+    is_empty,
+)
 
 __all__ = ["CompiledMapping", "MappingContext", "compile_mapping", "template_fields"]
 
@@ -115,19 +124,24 @@ class _Source:
     def build(self) -> Callable[[Any], dict[str, Any]]:
         self.emit(1, "return out")
         params = "".join(f", _{i}=C[{i}]" for i in range(len(self.consts)))
-        head = ("def apply(r, M=M, TE=TE, IR=IR, fresh=fresh, todict=todict, empty=empty"
-                f"{params}):")
+        head = ("def apply(r, M=M, TE=TE, IR=IR, fresh=fresh, todict=todict, empty=empty, "
+                f"FI=FI, UTC=UTC, DT=DT, D=D, fin=fin{params}):")
         namespace: dict[str, Any] = {"C": self.consts, "M": MISSING, "TE": TransformError,
                                      "IR": InvalidRecord, "fresh": _fresh, "todict": _todict,
-                                     "empty": is_empty}
+                                     "empty": is_empty, "FI": datetime.fromisoformat,
+                                     "UTC": UTC, "DT": datetime, "D": Decimal,
+                                     "fin": math.isfinite}
         exec(compile("\n".join([head, *self.lines]), "<mapping>", "exec"),  # noqa: S102
              namespace)
         return namespace["apply"]  # type: ignore[no-any-return]
 
 
 def _todict(record: Any) -> dict[str, Any]:
-    """Models (the canonical side) are read through their fields; anything else has none."""
-    return dict(record.__dict__) if isinstance(record, BaseModel) else {}
+    """Models (the canonical side) are read through their fields; anything else has none.
+
+    The generated function only reads ``r``, so the model's own field dict is used, not a copy.
+    """
+    return record.__dict__ if isinstance(record, BaseModel) else {}
 
 
 def _fresh(value: Any) -> Any:
@@ -142,12 +156,67 @@ def _compile_fields(rules: Mapping[str, FieldRule], ctx: MappingContext,
     return src.build()
 
 
+# The fast paths written out for the common transforms (``inline_kind``). ``{k}`` is the
+# registry's own function and ``{d}`` its data, both passed by reference: every value a fast path
+# is not sure of goes to ``{k}``, so the result, or the error, is exactly the registry's.
+_INLINE: dict[str, str] = {
+    "strip": "v = v.strip() if type(v) is str else {k}(v)",
+    "lower": "v = v.lower() if type(v) is str else {k}(v)",
+    "upper": "v = v.upper() if type(v) is str else {k}(v)",
+    "str": "if type(v) is not str:\n    v = str(v) if type(v) is int else {k}(v)",
+    "int": "if type(v) is not int:\n    v = {k}(v)",
+    "decimal": "v = D(repr(v)) if type(v) is float and fin(v) else D(v) if type(v) is int "
+               "else {k}(v)",
+    "utc_datetime": "if type(v) is str and v.endswith('Z') and v[-2:-1].isdigit():\n"
+                    "    try:\n        v = FI(v)\n    except ValueError:\n        v = {k}(v)\n"
+                    "else:\n    v = {k}(v)",
+    "none_if_empty": "if not v or (type(v) is not dict and type(v) is not list "
+                     "and type(v) is not str):\n    v = {k}(v)",
+    "format_datetime:year": "v = '%04d' % v.year if type(v) is DT and v.tzinfo is UTC "
+                            "else {k}(v)",
+    "format_datetime:date": "v = v.date().isoformat() if type(v) is DT and v.tzinfo is UTC "
+                            "else {k}(v)",
+    "format_datetime:iso_z": "if type(v) is DT and v.tzinfo is UTC and v.year >= 1000:\n"
+                             "    v = '%04d-%02d-%02dT%02d:%02d:%02dZ' % (v.year, v.month, "
+                             "v.day, v.hour, v.minute, v.second)\nelse:\n    v = {k}(v)",
+    "format_datetime:iso_z_millis": "if type(v) is DT and v.tzinfo is UTC and v.year >= 1000:\n"
+                                    "    v = '%04d-%02d-%02dT%02d:%02d:%02d.%03dZ' % (v.year, "
+                                    "v.month, v.day, v.hour, v.minute, v.second, "
+                                    "v.microsecond // 1000)\nelse:\n    v = {k}(v)",
+    "crosswalk": "w = {d}.get(v) if type(v) is str else None\n"
+                 "v = w if w is not None else {k}(v)",
+    "enum": "w = {d}.get(v.lower(), M) if type(v) is str else M\n"
+            "v = w if w is not M else {k}(v)",
+    "enum:case_sensitive": "w = {d}.get(v, M) if type(v) is str else M\n"
+                           "v = w if w is not M else {k}(v)",
+    "max_length": "if type(v) is not str or len(v) > {d}:\n    v = {k}(v)",
+}
+
+
+def _emit_transform(src: _Source, depth: int, spec: Any, transform: Transform,
+                    ctx: MappingContext) -> None:
+    """``v = transform(v)``, written out as its fast path where there is one."""
+    kind = inline_kind(spec, ctx.crosswalks)
+    if kind is None:
+        src.emit(depth, f"v = {src.ref(transform)}(v)")
+        return
+    name, data = kind
+    template = _INLINE.get(name)
+    if template is None:
+        src.emit(depth, f"v = {src.ref(transform)}(v)")
+        return
+    code = template.replace("{k}", src.ref(transform))
+    if "{d}" in code:
+        code = code.replace("{d}", src.ref(data))
+    src.emit(depth, code)
+
+
 def _emit_rule(src: _Source, name: str, rule: FieldRule, ctx: MappingContext) -> None:
     try:
         transforms = [build_transform(t, ctx.crosswalks, ctx.lookups) for t in rule.transforms]
     except (KeyError, TypeError) as exc:
         raise MappingError(str(exc.args[0] if exc.args else exc), field=name) from None
-    if not _emit_inline_source(src, rule):
+    if not _emit_inline_source(src, rule, ctx):
         src.emit(1, f"v = {src.ref(_compile_source(name, rule, ctx))}(r)")
     store = _store(src, name)
     src.emit(1, "if v is M or v is None:")
@@ -156,10 +225,11 @@ def _emit_rule(src: _Source, name: str, rule: FieldRule, ctx: MappingContext) ->
     depth = 2
     if transforms:
         src.emit(2, "try:")
-        for index, transform in enumerate(transforms):
+        for index, (spec, transform) in enumerate(zip(rule.transforms, transforms,
+                                                      strict=True)):
             if index:
                 src.emit(2 + index, "if v is not None:")
-            src.emit(3 + index, f"v = {src.ref(transform)}(v)")
+            _emit_transform(src, 3 + index, spec, transform, ctx)
         src.emit(2, "except TE as e:")
         src.emit(3, f"raise IR(str(e), field={src.ref(name)}, value=v) from None")
         src.emit(2, "if v is None:")
@@ -173,16 +243,32 @@ def _is_key(path: str | None) -> bool:
     return bool(path) and "." not in str(path) and "[" not in str(path)
 
 
-def _emit_inline_source(src: _Source, rule: FieldRule) -> bool:
+_KEY_INDEX = re.compile(r"^([^.\[\]]+)\[(\d+)\]$")
+
+
+def _emit_inline_source(src: _Source, rule: FieldRule, ctx: MappingContext) -> bool:
     """Straight-line reads for the common shapes of a rule's source.
 
-    A key, ``key[*]``, a template or a coalesce of keys; anything else goes through a compiled
-    getter (``_compile_source``).
+    A key, ``key[*]``, ``key[0]``, a constant, a setting, a template or a coalesce of keys;
+    anything else goes through a compiled getter (``_compile_source``).
     """
     if rule.each is not None:
         return False
     if _is_key(rule.from_):
         src.emit(1, f"v = r.get({src.ref(rule.from_)}, M)")
+        return True
+    if rule.from_ is None and "const" in rule.model_fields_set:
+        src.emit(1, f"v = {src.ref(rule.const)}")
+        return True
+    if rule.setting is not None and rule.setting in ctx.settings:
+        src.emit(1, f"v = {src.ref(ctx.settings[rule.setting])}")
+        return True
+    keyed = _KEY_INDEX.match(rule.from_ or "")
+    if keyed and not keyed.group(1).startswith("_"):
+        src.emit(1, f"v = r.get({src.ref(keyed.group(1))}, M)")
+        position = src.ref(int(keyed.group(2)))
+        src.emit(1, f"v = v[{position}] if isinstance(v, list | tuple) and len(v) > {position} "
+                    "else M")
         return True
     if rule.from_ and rule.from_.endswith("[*]") and _is_key(rule.from_[:-3]):
         src.emit(1, f"v = r.get({src.ref(rule.from_[:-3])}, M)")
@@ -191,9 +277,9 @@ def _emit_inline_source(src: _Source, rule: FieldRule) -> bool:
     if rule.coalesce and all(_is_key(p) for p in rule.coalesce):
         src.emit(1, "v = M")
         for path in rule.coalesce:
-            src.emit(1, "if v is M or empty(v):")
+            src.emit(1, "if v is M or not v and empty(v):")  # what is empty is falsy
             src.emit(2, f"v = r.get({src.ref(path)}, M)")
-        src.emit(1, "if v is not M and empty(v):")
+        src.emit(1, "if v is not M and not v and empty(v):")
         src.emit(2, "v = M")
         return True
     if rule.template is not None:
@@ -231,7 +317,11 @@ def _store(src: _Source, name: str) -> str:
 def _emit_missing(src: _Source, depth: int, name: str, rule: FieldRule, store: str) -> None:
     """What an absent or null value becomes: omitted, null, the default, or an error."""
     if rule.has_default and rule.missing in ("omit", "default"):
-        src.emit(depth, f"v = fresh({src.ref(rule.default)})")
+        default = rule.default
+        if type(default) is list or type(default) is dict:  # a copy per record, as fresh makes
+            src.emit(depth, f"v = {type(default).__name__}({src.ref(default)})")
+        else:
+            src.emit(depth, f"v = fresh({src.ref(default)})")
         src.emit(depth, store)
     elif rule.missing == "null":
         src.emit(depth, "v = None")

@@ -15,7 +15,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["REGISTRY", "Transform", "TransformError", "build_transform", "is_empty"]
+__all__ = ["INLINE_KINDS", "REGISTRY", "Transform", "TransformError", "build_transform",
+           "inline_kind", "is_empty"]
 
 Transform = Callable[[Any], Any]
 Crosswalks = Mapping[str, Mapping[str, Any]]
@@ -277,7 +278,7 @@ def _crosswalk(args: dict[str, Any], crosswalks: Crosswalks | None) -> Transform
         return lambda value: value
     if name not in crosswalks:
         raise TypeError(f"no crosswalk table {name!r}; tables: {sorted(crosswalks)}")
-    table = {str(k): v for k, v in (crosswalks[name] or {}).items()}
+    table = _crosswalk_table(crosswalks, name)
     fallback = table.get("*")
     known_ids = {str(v) for v in table.values()} if passthrough else set()
 
@@ -294,6 +295,10 @@ def _crosswalk(args: dict[str, Any], crosswalks: Crosswalks | None) -> Transform
             raise TransformError(f"no entry in crosswalk table {name!r}")
         return found
     return crosswalk
+
+
+def _crosswalk_table(crosswalks: Crosswalks, name: str) -> dict[str, Any]:
+    return {str(k): v for k, v in (crosswalks[name] or {}).items()}
 
 
 # -- lists and pairs ----------------------------------------------------------------------------
@@ -417,21 +422,24 @@ REGISTRY: dict[str, _Factory] = {
 }
 
 
+def _name_and_args(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    if isinstance(spec, str):
+        return spec, {}
+    if len(spec) != 1:
+        raise TypeError("a transform with arguments is a one-key object: {name: {args}}")
+    name, raw = next(iter(spec.items()))
+    if not isinstance(raw, Mapping | type(None)):
+        raise TypeError(f"arguments of {name!r} must be an object")
+    return name, dict(raw or {})
+
+
 def build_transform(spec: str | Mapping[str, Any], crosswalks: Crosswalks | None,
                     lookups: Mapping[str, Any] | None = None) -> Transform:
     """Turn ``"strip"`` or ``{"enum": {...}}`` into a function; raises ``KeyError``/``TypeError``.
 
     ``lookups`` are the resolvers the ``lookup`` transform asks (``None``: validate only).
     """
-    if isinstance(spec, str):
-        name, args = spec, {}
-    else:
-        if len(spec) != 1:
-            raise TypeError("a transform with arguments is a one-key object: {name: {args}}")
-        name, raw = next(iter(spec.items()))
-        args = dict(raw or {})
-        if not isinstance(raw, Mapping | type(None)):
-            raise TypeError(f"arguments of {name!r} must be an object")
+    name, args = _name_and_args(spec)
     if name == "lookup":
         from offering_sync.mapping.lookups import build_lookup
 
@@ -440,3 +448,40 @@ def build_transform(spec: str | Mapping[str, Any], crosswalks: Crosswalks | None
         known = sorted([*REGISTRY, "lookup"])
         raise KeyError(f"unknown transform {name!r}; known: {', '.join(known)}")
     return REGISTRY[name](args, crosswalks)
+
+
+# -- what the compiler may inline ---------------------------------------------------------------
+
+INLINE_KINDS = frozenset({
+    "strip", "lower", "upper", "str", "int", "decimal", "utc_datetime", "none_if_empty",
+    "format_datetime:iso_z", "format_datetime:iso_z_millis", "format_datetime:date",
+    "format_datetime:year", "crosswalk", "enum", "enum:case_sensitive", "max_length"})
+"""The transforms the compiler writes out in the generated function (its fast paths)."""
+
+
+def inline_kind(spec: str | Mapping[str, Any], crosswalks: Crosswalks | None,
+                ) -> tuple[str, Any] | None:
+    """Which fast path the compiler may write for ``spec``, and the data it reads, or None.
+
+    Call only after ``build_transform`` accepted ``spec``. The kind is one of ``INLINE_KINDS``
+    (our own names, never text from the mapping); the data (a table, a limit) reaches the
+    generated function by reference. A fast path handles only the common case it is sure of
+    and hands every other value to the registry's own function, so values and errors stay the
+    registry's.
+    """
+    name, args = _name_and_args(spec)
+    if name in ("strip", "lower", "upper", "str", "int", "decimal", "utc_datetime",
+                "none_if_empty"):
+        return name, None
+    if name == "format_datetime":
+        kind = f"format_datetime:{args['format']}"
+        return (kind, None) if kind in INLINE_KINDS else None
+    if name == "max_length":
+        return name, int(args["chars"])
+    if name == "enum":
+        case = args.get("case_sensitive", False)
+        table = {(str(k) if case else str(k).lower()): v for k, v in args["map"].items()}
+        return ("enum:case_sensitive" if case else "enum"), table
+    if name == "crosswalk" and crosswalks is not None:
+        return name, _crosswalk_table(crosswalks, args["table"])
+    return None

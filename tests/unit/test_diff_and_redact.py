@@ -30,3 +30,21 @@ def test_the_log_filter_redacts_arguments():
                                None)
     RedactingFilter().filter(record)
     assert "another-secret-777" not in record.getMessage()
+
+
+def test_the_content_hash_of_a_payload_never_changes_across_versions():
+    # Links store this hash: a new value for the same payload would rewrite every record once.
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    payload = {"b": [1, 2.5, None, True], "a": "é", "d": Decimal("1.10"),
+               "t": datetime(2025, 1, 2, tzinfo=UTC), "n": {"z": 1, "y": "x"}}
+    assert content_hash(payload) == "6bb094db4e9a41422f3b45046807e0ef"
+
+
+def test_hashing_the_canonical_text_is_the_content_hash():
+    from offering_sync.diff import canonical_json, hash_text
+
+    payload = {"b": 1, "a": ["é", 2]}
+    assert canonical_json(payload) == '{"a":["é",2],"b":1}'
+    assert hash_text(canonical_json(payload)) == content_hash(payload)
