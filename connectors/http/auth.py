@@ -120,6 +120,13 @@ class OAuth2Token(httpx.Auth):
         self.token_response: dict[str, Any] = {}
         """The last token response without its secrets."""
         self._lock = threading.Lock()
+        bind = getattr(self.cache, "bind", None)
+        if callable(bind):  # a persistent cache encrypts with a key derived from our secret
+            bind(self.key, self._secret_material(), system)
+
+    def _secret_material(self) -> bytes:
+        """The credential a persistent cache derives its encryption key from."""
+        raise NotImplementedError
 
     # -- what a grant says ------------------------------------------------------------------------
 
@@ -279,6 +286,9 @@ class OAuth2ClientCredentials(OAuth2Token):
         return {"grant_type": self.grant, "client_id": self.client_id,
                 "client_secret": self._secret.get_secret_value()}
 
+    def _secret_material(self) -> bytes:
+        return self._secret.get_secret_value().encode()
+
     def _blame(self, error: str, description: str) -> str:
         if error in ("access_denied", "unauthorized", "unauthorized_client") and \
                 "service not found" not in description:
@@ -309,6 +319,7 @@ class OAuth2JwtBearer(OAuth2Token):
             options.get("system", "oauth2"), credential="PRIVATE_KEY", user="USERNAME")
         options["names"] = names
         self._key = _load_private_key(private_key, names.credential)
+        self._key_text = private_key
         self.username, self.audience = username, audience.rstrip("/")
         options.setdefault("subject", username)
         super().__init__(token_url, client_id, **options)
@@ -321,6 +332,9 @@ class OAuth2JwtBearer(OAuth2Token):
         assertion = jwt.encode(claims, self._key, algorithm="RS256")
         register_secret(assertion)
         return {"grant_type": self.grant, "assertion": assertion}
+
+    def _secret_material(self) -> bytes:
+        return self._key_text.get_secret_value().encode()
 
     def _blame(self, error: str, description: str) -> str:
         if error == "invalid_grant":
@@ -353,6 +367,9 @@ class OAuth2RefreshToken(OAuth2Token):
             options.get("system", "oauth2"), credential="REFRESH_TOKEN")
         options["names"] = names
         super().__init__(token_url, client_id, **options)
+
+    def _secret_material(self) -> bytes:
+        return self._refresh.get_secret_value().encode()
 
     def _grant_body(self) -> dict[str, str]:
         body = {"grant_type": self.grant, "client_id": self.client_id,

@@ -62,9 +62,13 @@ def _when(text: str | None, name: str) -> datetime | None:
 
 
 def _store(settings: CoreSettings) -> Any:
+    """The state store, which also keeps vendor tokens for the connectors built after it."""
+    from offering_sync.app.compose import keep_tokens_in
     from offering_sync.state import StateStore
 
-    return StateStore(settings.state_url)
+    store = StateStore(settings.state_url)
+    keep_tokens_in(store)
+    return store
 
 
 @app.command()
@@ -108,13 +112,14 @@ def sync(
                                       until=options.until, dry_run=dry_run)
         _finish(summary_dict, as_json)
         return
-    from offering_sync.app.compose import build_pipeline
+    from offering_sync.app.compose import build_pipeline, token_details
 
-    pipeline = build_pipeline(source, target, settings)
     store = _store(settings)
+    pipeline = build_pipeline(source, target, settings)
     try:
         summary = _with_progress(lambda cb: sync_pipeline(pipeline, store, options, progress=cb),
                                  quiet=as_json)
+        summary.details.update(token_details(store, source, target))
     except SyncError as exc:
         if as_json:  # always one object, failed runs included
             failed = getattr(exc, "run_summary", None)
@@ -227,8 +232,8 @@ def reconcile(
     from offering_sync.reconcile import requeue
 
     settings = CoreSettings()
-    pipeline, back, reader = build_reconcile(source, target, settings)
     store = _store(settings)
+    pipeline, back, reader = build_reconcile(source, target, settings)
     report = compare(pipeline, back, reader, store)
     if csv:
         report.frame.to_csv(csv, index=False)

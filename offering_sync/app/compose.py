@@ -27,7 +27,7 @@ from offering_sync.model import OFFERING_FIELDS
 from offering_sync.records import Source, Target
 from offering_sync.settings import CoreSettings
 
-__all__ = ["MappingFile", "build_pipeline", "build_reconcile", "check_mappings",
+__all__ = ["keep_tokens_in", "token_details", "MappingFile", "build_pipeline", "build_reconcile", "check_mappings",
            "load_crosswalks", "mapping_file", "mapping_files", "target_lookups"]
 
 CROSSWALKS = "crosswalks.yaml"
@@ -185,3 +185,24 @@ def check_mappings(settings: CoreSettings) -> list[tuple[MappingFile, str | None
         else:
             results.append((chosen, None))
     return results
+
+
+def keep_tokens_in(store: Any) -> Any:
+    """Make the state store the token cache of every connector built from now on.
+
+    Tokens then outlive the run and the process (encrypted; see ``state/token_cache.py``).
+    """
+    from offering_sync.state.token_cache import StoreTokenCache
+    from offering_sync.tokens import set_token_cache
+
+    cache = StoreTokenCache(store)
+    set_token_cache(cache)
+    return cache
+
+
+def token_details(store: Any, *systems: str) -> dict[str, Any]:
+    """Tokens minted today per system, for the run summary (a monthly quota is at stake)."""
+    from datetime import UTC, datetime
+
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"tokens_minted_today": {s: store.mints_since(s, start) for s in systems}}

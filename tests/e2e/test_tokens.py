@@ -1,0 +1,52 @@
+"""Issue 10.2: a Rhythm token outlives the run and the process (1,000 a month per tenant), kept
+encrypted in the state store, and the run summary says how many were minted today."""
+
+import json
+import os
+import sqlite3
+
+import pytest
+
+from offering_sync.emulators import digitalchalk, rhythm, server
+from offering_sync.state import StateStore
+from offering_sync.state.token_cache import StoreTokenCache
+from offering_sync.tokens import CachedToken, cache_key
+from tests.e2e.test_cli import run
+
+
+@pytest.mark.slow
+def test_ten_scheduled_runs_of_a_rhythm_pipeline_mint_one_token(tmp_path):
+    rhythm_app = rhythm.create_app()
+    state = tmp_path / "state.db"
+    with server.serve_in_thread(digitalchalk.create_app(digitalchalk.Catalog(30, seed=2))) as dc, \
+            server.serve_in_thread(rhythm_app) as rh:
+        env = {**os.environ, "OFFERING_SYNC_STATE_URL": f"sqlite:///{state}",
+               **server.connection_env("digitalchalk", dc.url),
+               **server.connection_env("rhythm", rh.url)}
+        summaries = []
+        for _ in range(10):  # ten separate processes, as a schedule starts them
+            done = run("sync", "--source", "digitalchalk", "--target", "rhythm", "--json",
+                       env=env)
+            assert done.returncode in (0, 1), done.stderr
+            summaries.append(json.loads(done.stdout))
+    assert rhythm_app.state.tokens_issued == 1
+    assert [s["tokens_minted_today"]["rhythm"] for s in summaries] == [1] * 10
+    dumped = "\n".join(str(row) for row in sqlite3.connect(state).iterdump())
+    (issued,) = rhythm_app.state.tokens
+    assert issued not in dumped  # stored encrypted, never in plain text
+
+
+def test_a_rotated_secret_cannot_read_the_old_token_and_mints_a_new_one(sqlite_url):
+    store = StateStore(sqlite_url)
+    key = cache_key("https://auth.example/oauth/token", "client", "client_credentials")
+    first = StoreTokenCache(store)
+    first.bind(key, b"old-secret", "rhythm")
+    first.put(key, CachedToken(__import__("pydantic").SecretStr("tok-1"), None, {}))
+    same = StoreTokenCache(store)
+    same.bind(key, b"old-secret", "rhythm")
+    assert same.get(key).access_token.get_secret_value() == "tok-1"
+    rotated = StoreTokenCache(store)
+    rotated.bind(key, b"new-secret", "rhythm")
+    assert rotated.get(key) is None
+    unbound = StoreTokenCache(store)
+    assert unbound.get(key) is None  # no credential bound: nothing is decrypted
