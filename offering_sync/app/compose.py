@@ -27,8 +27,9 @@ from offering_sync.model import OFFERING_FIELDS
 from offering_sync.records import Source, Target
 from offering_sync.settings import CoreSettings
 
-__all__ = ["keep_tokens_in", "token_details", "MappingFile", "build_pipeline", "build_reconcile", "check_mappings",
-           "load_crosswalks", "mapping_file", "mapping_files", "target_lookups"]
+__all__ = ["MappingFile", "build_pipeline", "build_reconcile", "check_mappings",
+           "keep_tokens_in", "load_crosswalks", "mapping_file", "mapping_files", "target_lookups",
+           "token_details"]
 
 CROSSWALKS = "crosswalks.yaml"
 
