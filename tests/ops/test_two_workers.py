@@ -4,6 +4,8 @@ duplicated, and the global concurrency limit on the target holds."""
 import time
 from collections import Counter
 
+import pytest
+
 from offering_sync.emulators import salesforce, server
 from offering_sync.emulators.server import connection_env
 from tests.ops.test_deployments import wait_for_runs
@@ -28,6 +30,7 @@ ONE = """  - name: {source}-to-salesforce-now
 SOURCES = ("digitalchalk", "rhythm", "smarterproctoring")
 
 
+@pytest.mark.slow
 def test_three_pipelines_two_workers_one_target_limit(production_server, tmp_path, monkeypatch):
     from tests.ops.conftest import ROOT
 
