@@ -297,3 +297,18 @@ def prefect_server(request, tmp_path_factory):
 def production_server(tmp_path_factory):
     """The documented production set-up: PostgreSQL when the suite can reach it, else SQLite."""
     return _server("postgresql" if PG_URL else "sqlite", tmp_path_factory)
+
+
+def readme_command(prefix: str, **values: str) -> list[str]:
+    """The README's own command line starting with ``prefix`` (continuations joined), split as
+    a shell would, with ``<placeholders>`` and the example URL replaced by ``values``."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.split("  #")[0].strip()
+        if line.startswith(prefix):
+            for old, new in values.items():
+                line = line.replace(old, new)
+            return shlex.split(line)
+    raise AssertionError(f"the README has no command starting with {prefix!r}")

@@ -19,6 +19,7 @@ from tests.ops.conftest import (
     PREFECT,
     deploy,
     project_deployments,
+    readme_command,
     run_deployment,
     shipped,
     wait_final,
@@ -76,7 +77,9 @@ def test_failed_and_partly_failed_syncs_alert_and_stand_out_in_the_runs_list(pro
     pool = prefect.pool("ops-alerts")
     hook = Hook()
     try:
-        setup = prefect.run(OFFERING_SYNC, "ops", "setup", "--alert-webhook", hook.url).stdout
+        command = readme_command("offering-sync ops setup --alert-webhook",
+                                 **{"https://hooks.example.org/offering-sync": hook.url})
+        setup = prefect.run(OFFERING_SYNC, *command[1:]).stdout
         assert f"alert on failed or partially failed syncs (to webhook block " \
                f"offering-sync-alerts → {hook.url})" in setup
         spec = project_deployments(pool, names=[], extra=[
@@ -125,7 +128,8 @@ def test_failed_and_partly_failed_syncs_alert_and_stand_out_in_the_runs_list(pro
     assert by_run[refused.name]["subject"].endswith(" ended Failed")
 
     # The README's commands show it: the runs list filtered by the named state, and inspect.
-    listed = prefect.run(PREFECT, "flow-run", "ls", "--state", "Completed with failures").stdout
+    listed = prefect.run(PREFECT, *readme_command("prefect flow-run ls")[1:]).stdout
     assert str(some_bad.id) in listed and str(clean.id) not in listed
-    shown = prefect.run(PREFECT, "flow-run", "inspect", str(some_bad.id)).stdout
+    shown = prefect.run(PREFECT, *readme_command("prefect flow-run inspect", **{
+        "<flow-run-id>": str(some_bad.id)})[1:]).stdout
     assert "Completed with failures" in shown and "2 of 120 records failed" in shown

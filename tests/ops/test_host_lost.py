@@ -19,10 +19,12 @@ from offering_sync.emulators import digitalchalk, rhythm, salesforce, server
 from offering_sync.emulators.server import connection_env
 from tests.ops.conftest import (
     OFFERING_SYNC,
+    PREFECT,
     deploy,
     kill_hard,
     logs_of,
     project_deployments,
+    readme_command,
     run_deployment,
     shipped,
     wait_final,
@@ -76,6 +78,7 @@ def test_a_lost_host_frees_its_slot_in_bounded_time_and_its_run_is_marked_crashe
             assert time.monotonic() < deadline, "the run never held the target's slot"
             time.sleep(0.2)
         time.sleep(2)  # a few batches in
+        inspected = prefect.run(PREFECT, *readme_command("prefect gcl inspect")[1:]).stdout
         victims = kill_hard(worker.pid)
         killed_at = time.monotonic()
         assert len(victims) >= 2  # the worker and the flow-run process under it
@@ -104,6 +107,7 @@ def test_a_lost_host_frees_its_slot_in_bounded_time_and_its_run_is_marked_crashe
     # lease 60 s + the repossessor's 15 s loop, plus a worker's start: far inside the 600 s bound
     assert waited_for < 150, waited_for
 
+    assert "'active_slots': 1" in inspected or "active_slots" in inspected and " 1" in inspected
     assert dead.state.type.value == "CRASHED"
     assert "no heartbeat for 40 s" in dead.state.message
 
