@@ -31,13 +31,13 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from offering_sync.app.compose import build_pipeline
+from offering_sync.app.flow_settings import FlowSettings
 from offering_sync.engine import SyncOptions, sync_pipeline
 from offering_sync.errors import LockHeld, SyncError, TransientError
 from offering_sync.flows import slots
 from offering_sync.flows.artifacts import Progress, publish_summary
 from offering_sync.flows.blocks import load_secret_blocks
 from offering_sync.flows.outcome import RunFailed, counts_text, final_state
-from offering_sync.flows.settings import FlowSettings
 from offering_sync.redact import install_log_redaction
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore

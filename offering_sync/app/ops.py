@@ -181,8 +181,8 @@ def _default(value: Any) -> str:
 
 def env_table() -> str:
     """Markdown: every setting a worker may need, per system, with defaults and credentials."""
+    from offering_sync.app.flow_settings import FlowSettings
     from offering_sync.app.registry import all_systems
-    from offering_sync.flows.settings import FlowSettings
     from offering_sync.settings import CoreSettings
 
     lines = ["| for | variable | default | what |", "|---|---|---|---|"]

@@ -2,7 +2,9 @@
 
 Read from ``OFFERING_SYNC_*`` like the core settings, so a work pool's ``job_variables.env``
 (see prefect.yaml) sets them per worker. Retries are read when ``flows.sync`` is imported,
-which for a deployed run is the flow-run process the worker started.
+which for a deployed run is the flow-run process the worker started. They live here, in the
+composition root, because both the flows and ``offering-sync ops env`` read them, and the
+composition root never imports the flows.
 """
 
 from __future__ import annotations
