@@ -150,4 +150,5 @@ def test_the_dockerfile_steps_build_a_working_install_and_its_deployments_regist
     assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
         "directory": _workdir()}}]
     assert deployment.job_variables["image"] == "offering-sync:0.1.0"
-    assert deployment.concurrency_limit == 1
+    assert deployment.global_concurrency_limit.limit == 1  # where Prefect keeps it
+    assert deployment.concurrency_options.collision_strategy == "ENQUEUE"

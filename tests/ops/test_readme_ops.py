@@ -26,3 +26,19 @@ def test_readme_commands_are_found_as_the_ops_tests_read_them():
                                                      "target-salesforce"]
     assert readme_command("prefect deploy --all --prefect") == [
         "prefect", "deploy", "--all", "--prefect-file", "docker/prefect.yaml"]
+
+
+def test_ops_env_write_brings_a_stale_table_up_to_date(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from offering_sync.app.cli import app
+    from offering_sync.app.ops import END, START
+
+    stale = f"# x\n\n{START}\n| old | table |\n{END}\n\nmore\n"
+    (tmp_path / "README.md").write_text(stale)
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(app, ["ops", "env", "--write"])
+    again = CliRunner().invoke(app, ["ops", "env", "--write"])
+    assert first.exit_code == 0 and "README.md updated" in first.output
+    assert "already up to date" in again.output
+    assert (tmp_path / "README.md").read_text() == f"# x\n\n{env_table()}\n\nmore\n"
