@@ -29,9 +29,10 @@ class FlowSettings(BaseSettings):
     flow_retry_delay_seconds: float = Field(
         default=60, ge=0, description="Wait before such a retry.")
     slot_wait_seconds: float = Field(
-        default=600, gt=0,
+        default=240, gt=0,
         description="Longest wait of one batch for a slot of the target-<system> global "
-        "concurrency limit; a log line names the limit every slot_log_seconds meanwhile.")
+        "concurrency limit; a log line names the limit every slot_log_seconds meanwhile. "
+        "Kept under the state lock's TTL (300 s), and well over a leaked slot's 75 s.")
     pipeline_wait_seconds: float = Field(
         default=3600, gt=0,
         description="Longest wait of a run for the pipeline-<source>-<target> slot while "

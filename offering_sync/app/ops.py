@@ -172,6 +172,11 @@ def setup_command(
         out.print(line, markup=False, highlight=False)
 
 
+def _cell(text: str) -> str:
+    """Table-safe: no pipes, and ``<system>`` shown, not taken for an HTML tag."""
+    return text.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _default(value: Any) -> str:
     if value is None:
         return ""
@@ -189,7 +194,7 @@ def env_table() -> str:
     for owner, cls in (("every run", CoreSettings), ("every run (Prefect layer)", FlowSettings)):
         for name, info in cls.model_fields.items():
             lines.append(f"| {owner} | `OFFERING_SYNC_{name.upper()}` | "
-                         f"{_default(info.default)} | {info.description or ''} |")
+                         f"{_default(info.default)} | {_cell(info.description or '')} |")
     for slug, spec in all_systems().items():
         for name, info in spec.settings_class.model_fields.items():
             what = info.description or ""
@@ -197,7 +202,7 @@ def env_table() -> str:
                 what = (f"credential: or a Prefect Secret block `{slug}-{name.replace('_', '-')}`"
                         + (f"; {what}" if what else ""))
             lines.append(f"| {spec.title} | `{spec.env_prefix}{name.upper()}` | "
-                         f"{_default(info.default)} | {what.replace('|', '/')} |")
+                         f"{_default(info.default)} | {_cell(what)} |")
     return "\n".join([START, *lines, END])
 
 

@@ -103,8 +103,8 @@ def test_a_lost_host_frees_its_slot_in_bounded_time_and_its_run_is_marked_crashe
     assert after.state.message == f"{RHYTHM_RECORDS} extracted · {RHYTHM_RECORDS} created"
     log = logs_of(prefect, following, containing="target-salesforce")
     assert "waiting" in log and "for a slot of global concurrency limit target-salesforce" in log
-    assert "1 of 1 slots in use" in log and "giving up after 600 s" in log
-    # lease 60 s + the repossessor's 15 s loop, plus a worker's start: far inside the 600 s bound
+    assert "1 of 1 slots in use" in log and "giving up after 240 s" in log
+    # lease 60 s + the repossessor's 15 s loop, plus a worker's start: inside the 240 s bound
     assert waited_for < 150, waited_for
 
     assert "'active_slots': 1" in inspected or "active_slots" in inspected and " 1" in inspected
