@@ -65,7 +65,8 @@ class Progress:
     """The run's progress artifact: a real share when the source gives a total, else a count.
 
     The engine calls ``update`` after each page with its counts; when the source knows how many
-    records the run will read it passes that ``total`` (as an argument or as ``counts.total``).
+    records the run will read, the counts carry it (``counts.source_total``; a ``total``
+    argument is taken too).
     Without one the artifact says "n records so far" and stays at 0 % until the run ends, since
     any other percentage would be made up. Updates are throttled to one every ``every`` s.
     """
@@ -79,7 +80,8 @@ class Progress:
 
     def update(self, counts: Any, total: int | None = None) -> None:
         """Record ``counts.extracted`` out of ``total`` (when known)."""
-        total = total if total is not None else getattr(counts, "total", None)
+        if total is None:
+            total = getattr(counts, "source_total", None)
         now = time.monotonic()
         if now - self.last < self.every:
             return

@@ -200,7 +200,7 @@ def _sync(source: str, target: str, options: SyncOptions) -> State[Any]:
                                         logger=logger, progress=progress.update)
         except SyncError as exc:
             kind = RetryableRunFailure if isinstance(exc, RETRYABLE) else RunFailed
-            raise kind(_with_counts(str(exc), store, pipeline.name)) from exc
+            raise kind(_with_counts(exc, store, pipeline.name)) from exc
     progress.finish(summary.counts.extracted)
     publish_summary(summary)
     state = final_state(summary.as_dict())
@@ -209,15 +209,21 @@ def _sync(source: str, target: str, options: SyncOptions) -> State[Any]:
     return state
 
 
-def _with_counts(message: str, store: StateStore, pipeline: str) -> str:
-    """``message`` plus what the interrupted run had done (from the state store's run row)."""
-    try:
-        latest = store.runs(pipeline=pipeline, limit=1)
-    except Exception:  # noqa: BLE001 - only decorates the message
-        return message
-    if not latest:
-        return message
-    return f"{message} (this attempt: {counts_text(dict(latest[0].counts))})"
+def _with_counts(exc: Exception, store: StateStore, pipeline: str) -> str:
+    """The error plus what the interrupted attempt had done.
+
+    The engine attaches its summary to what it raises (``run_summary``); failing that, the
+    state store's newest run of the pipeline (this one: the pipeline's slot is ours) says it.
+    """
+    summary = getattr(exc, "run_summary", None)
+    counts: dict[str, int] | None = summary.counts.as_dict() if summary is not None else None
+    if counts is None:
+        try:
+            latest = store.runs(pipeline=pipeline, limit=1)
+        except Exception:  # noqa: BLE001 - only decorates the message
+            latest = []
+        counts = dict(latest[0].counts) if latest else None
+    return f"{exc} (this attempt: {counts_text(counts)})" if counts else str(exc)
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -192,7 +192,7 @@ def test_progress_shows_a_share_only_when_the_source_gives_a_total(prefect_harne
         seen.append(read(progress.id))
         progress.update(SimpleNamespace(extracted=500), 2000)  # the engine passes a total
         seen.append(read(progress.id))
-        progress.update(SimpleNamespace(extracted=1000, total=4000))  # or carries one
+        progress.update(SimpleNamespace(extracted=1000, source_total=4000))  # as the engine does
         seen.append(read(progress.id))
         progress.finish(4000)
         seen.append(read(progress.id))
