@@ -1,9 +1,11 @@
-"""Screenshot the Prefect UI showing a real sync run with its artifacts.
+"""Screenshot the Prefect UI showing real sync runs, one clean and one with failed records.
 
 Starts a Prefect server on loopback (a scratch PREFECT_HOME), the DigitalChalk and Salesforce
-emulators, runs the ``sync-offerings`` flow against that server with a few bad records, and
-has headless Chromium photograph the flow run's Artifacts tab. Needs Debian's ``chromium``
-(``apt-get install chromium``). Usage: ``.venv/bin/python docs/screenshot.py [out.png]``.
+emulators, runs the ``sync-offerings`` flow against that server twice (a clean first sync, then
+one after edits of which two are rejected), and has headless Chromium photograph the runs list
+(the second run in its "Completed with failures" state), that run, and its run-summary and
+dead-letter artifacts. Needs Debian's ``chromium`` (``apt-get install chromium``).
+Usage: ``.venv/bin/python docs/screenshot.py [out.png]``.
 """
 
 from __future__ import annotations
@@ -37,8 +39,6 @@ def main() -> None:
     try:
         _wait(api + "/health")
         catalog = digitalchalk.Catalog(450, seed=7)
-        for index in (3, 77):
-            catalog.edit(catalog.offering_id(index), {"currencyCode": "DOLLARS"})
         with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
                 server.serve_in_thread(salesforce.create_app()) as sf:
             os.environ.update({"PREFECT_API_URL": api, "PREFECT_HOME": str(home),
@@ -47,14 +47,21 @@ def main() -> None:
                                **server.connection_env("salesforce", sf.url)})
             from offering_sync.flows.sync import sync_offerings
 
+            sync_offerings(source="digitalchalk", target="salesforce")
+            for index in (3, 77):
+                catalog.edit(catalog.offering_id(index), {"currencyCode": "DOLLARS"})
+            for index in (10, 20, 30):
+                catalog.edit(catalog.offering_id(index), {"title": f"Renamed {index}"})
             state = sync_offerings(source="digitalchalk", target="salesforce",
                                    return_state=True)
+        assert state.name == "Completed with failures", state
         run_id = state.state_details.flow_run_id
         time.sleep(3)  # let the server record task runs and artifacts
         base = f"http://127.0.0.1:{port}"
         found = httpx.post(f"{api}/artifacts/filter", json={}).json()
         ids = {a["key"]: a["id"] for a in found if a.get("key")}
-        shots = {out: f"{base}/runs/flow-run/{run_id}",
+        shots = {out.with_name("prefect-ui-runs-completed-with-failures.png"): f"{base}/runs",
+                 out: f"{base}/runs/flow-run/{run_id}",
                  out.with_name(out.stem + "-summary.png"):
                      f"{base}/artifacts/artifact/{ids['digitalchalk-salesforce-run-summary']}",
                  out.with_name(out.stem + "-dead-letters.png"):

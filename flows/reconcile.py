@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+from prefect.states import Completed
 
 from offering_sync.app.compose import build_reconcile
 from offering_sync.flows.blocks import load_secret_blocks
-from offering_sync.flows.sync import System
+from offering_sync.flows.sync import System, run_stamp
 from offering_sync.reconcile import reconcile, requeue
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore
@@ -17,10 +20,23 @@ from offering_sync.state import StateStore
 __all__ = ["reconcile_offerings"]
 
 
-@flow(name="reconcile-offerings", validate_parameters=True)
+def _run_name() -> str:
+    params = flow_run.parameters
+    fix = " fix" if params.get("fix") else ""
+    return f"reconcile{fix} {params.get('source')}→{params.get('target')} {run_stamp()}"
+
+
+@flow(name="reconcile-offerings", flow_run_name=_run_name, validate_parameters=True)
 def reconcile_offerings(source: System, target: System, fix: bool = False,
                         csv_dir: str | None = None) -> dict[str, int]:
-    """Missing, extra and drifted offerings as artifacts (and CSV); ``fix`` re-queues them."""
+    """Compare source and target: missing, extra and drifted offerings as artifacts.
+
+    Args:
+        source: The system offerings come from.
+        target: The system they are synced to.
+        fix: Re-queue missing and drifted records so the next sync writes them again.
+        csv_dir: A folder on the worker to write every compared row to, as CSV.
+    """
     logger = get_run_logger()
     load_secret_blocks(source, target)
     settings = CoreSettings()
@@ -46,4 +62,11 @@ def reconcile_offerings(source: System, target: System, fix: bool = False,
         counts["requeued"] = requeue(store, pipeline, report)
         logger.info("re-queued %d records for the next sync", counts["requeued"])
     store.close()
-    return counts
+    differ = sum(v for k, v in counts.items() if k not in ("ok", "requeued"))
+    message = (f"{sum(report.counts.values()):,} compared: {counts['ok']:,} ok · "
+               f"{counts['missing']:,} missing in target · {counts['extra']:,} extra in target"
+               f" · {counts['drifted']:,} drifted"
+               + (f" · {counts['requeued']:,} re-queued" if fix else ""))
+    logger.info("%s", message)
+    name = "Completed with differences" if differ else "Completed"
+    return cast("dict[str, int]", Completed(name=name, message=message, data=counts))

@@ -1,33 +1,64 @@
-"""The ``sync-offerings`` flow: one Prefect task per loaded batch around the plain engine."""
+"""The ``sync-offerings`` flow: one Prefect task per loaded batch around the plain engine.
+
+What the flow adds to the engine, all of it orchestration:
+
+- runs of one pipeline take turns: a deployment's own runs queue in Prefect
+  (``concurrency_limit`` with ``collision_strategy: ENQUEUE`` in prefect.yaml), and runs of the
+  same pipeline from other deployments wait for the ``pipeline-<source>-<target>`` slot, which
+  the flow creates on first use; the state store's lock stays the last guard;
+- batches to one vendor share its quota through the ``target-<system>`` global concurrency
+  limit (when it exists), waited for with a bound and a log line (``flows.slots``);
+- whole-run transient failures (a system unreachable after the connector's retries, the lock
+  held, no slot in time) are retried as Prefect flow-run retries; the lock and resume make a
+  retry load nothing twice. Other failures end the run at once;
+- the end state says what happened: counts in every state message, "Completed with failures"
+  when records failed (``flows.outcome``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 from uuid import UUID
 
 from prefect import flow, get_run_logger, tags, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.concurrency.sync import concurrency
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
+from prefect.states import Failed
 
 from offering_sync.app.compose import build_pipeline
-from offering_sync.engine import Counts, SyncOptions, sync_pipeline
-from offering_sync.errors import TransientError
-from offering_sync.flows.artifacts import publish_summary
+from offering_sync.app.flow_settings import FlowSettings
+from offering_sync.engine import SyncOptions, sync_pipeline
+from offering_sync.errors import LockHeld, SyncError, TransientError
+from offering_sync.flows import slots
+from offering_sync.flows.artifacts import Progress, publish_summary
 from offering_sync.flows.blocks import load_secret_blocks
+from offering_sync.flows.outcome import RunFailed, counts_text, final_state
 from offering_sync.redact import install_log_redaction
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore
 
-__all__ = ["System", "sync_offerings"]
+__all__ = ["RETRYABLE", "RetryableRunFailure", "System", "run_stamp", "sync_offerings"]
 
 install_log_redaction()  # every log record of a flow run is scrubbed of registered secrets
 
 T = TypeVar("T")
 System = Literal["digitalchalk", "salesforce", "rhythm", "smarterproctoring"]
+FLOW = FlowSettings()
+
+
+class RetryableRunFailure(RunFailed):
+    """A whole-run failure that may pass by itself: worth a flow-run retry."""
+
+
+# Whole-run failures that may pass by themselves: a flow-run retry is worth it. Any other
+# SyncError (settings, credentials, a rejected request, too many failed records) ends the run.
+RETRYABLE: tuple[type[Exception], ...] = (TransientError, LockHeld, slots.SlotWaitTimeout,
+                                          RetryableRunFailure)
 
 
 def _only_transient(_task: Any, _run: Any, state: Any) -> bool:
@@ -47,90 +78,158 @@ def load_batch(step: Callable[[], T], limit: str | None = None) -> T:
     """Send one batch to the target and record its results (the engine's step).
 
     ``limit`` names a global concurrency limit shared by every deployment writing to the same
-    vendor, so that together they stay inside its quota.
+    vendor, so that together they stay inside its quota. The wait for its slot is bounded and
+    logged (``flows.slots``).
     """
     if limit is None:
         return step()
-    with concurrency(limit, occupy=1, strict=False):
+    with slots.hold(limit, wait_seconds=FLOW.slot_wait_seconds,
+                    lease_seconds=FLOW.slot_lease_seconds, log_seconds=FLOW.slot_log_seconds,
+                    logger=get_run_logger(), why="the target's shared quota"):
         return step()
+
+
+def run_stamp() -> str:
+    """``2026-11-22T10:00:05Z 3f2a1b``: UTC to the second, and the run id's start.
+
+    Two runs started in the same second (two workers, a queue draining) still differ.
+    """
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{stamp} {str(flow_run.id or '')[:6]}".rstrip()
 
 
 def _run_name() -> str:
     params = flow_run.parameters
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")
-    return f"{params.get('source')}→{params.get('target')} {stamp}"
+    mode = "dry run" if params.get("dry_run") else "full refresh" if params.get(
+        "full_refresh") else "backfill" if params.get("since") or params.get(
+        "until") else "incremental"
+    return f"{params.get('source')}→{params.get('target')} {mode} {run_stamp()}"
 
 
-def _target_limit(target: str) -> str | None:
-    """``target-<system>`` if such a global concurrency limit exists (checked once a run)."""
-    from prefect import get_client
-
-    name = f"target-{target}"
-    try:
-        with get_client(sync_client=True) as client:
-            client.read_global_concurrency_limit_by_name(name)
-    except Exception:  # noqa: BLE001 - absent (or unreadable): run without it
-        return None
-    return name
-
-
-@flow(name="sync-offerings", flow_run_name=_run_name, validate_parameters=True)
+@flow(name="sync-offerings", flow_run_name=_run_name, validate_parameters=True,
+      retries=FLOW.flow_retries, retry_delay_seconds=FLOW.flow_retry_delay_seconds)
 def sync_offerings(source: System, target: System, full_refresh: bool = False,
                    since: datetime | None = None, until: datetime | None = None,
                    dry_run: bool = False) -> dict[str, Any]:
-    """Sync offerings from ``source`` to ``target``; returns the run's counts.
+    """Sync course offerings from one system to another; the run's counts are its result.
 
-    ``since``/``until`` (ISO 8601) bound a backfill; ``full_refresh`` ignores the watermark;
-    ``dry_run`` plans without writing.
+    Args:
+        source: The system offerings are read from.
+        target: The system offerings are written to.
+        full_refresh: Read every source record, ignoring the watermark of the last run
+            (records that did not change are still not written).
+        since: Backfill: only records modified at or after this moment (ISO 8601; a time
+            without a zone is taken as UTC).
+        until: Backfill: only records modified before this moment (ISO 8601, UTC if no zone).
+        dry_run: Extract, map and compare only; write nothing to the target or the state.
     """
     logger = get_run_logger()
-    if since and until and until < since:
-        raise ValueError(f"until ({until}) is before since ({since})")
+    start, end = _aware(since), _aware(until)
+    if start and end and end < start:
+        message = (f"until {end.isoformat()} is before since {start.isoformat()}: the window "
+                   "is empty; swap them or leave one out")
+        return _ending(_final_failure(message, RunFailed(message)))
     blocks = load_secret_blocks(source, target)
     if blocks:
         logger.info("credentials from Secret blocks: %s", ", ".join(blocks))
-    settings = CoreSettings()
-    pipeline = build_pipeline(source, target, settings)
-    store = StateStore(settings.state_url)
-    start, end = (_aware(since), _aware(until))
     options = SyncOptions(full_refresh=full_refresh, since=start, until=end, dry_run=dry_run,
                           mode="full" if full_refresh else "backfill" if start or end
-                          else "incremental", lock_ttl_seconds=settings.lock_ttl_seconds,
-                          max_failure_ratio=settings.max_failure_ratio)
-    limit = _target_limit(target)
-    progress_id = cast(UUID, create_progress_artifact(
-        progress=0.0, key=f"{source}-{target}-progress", description="records extracted so far"))
-    seen = {"pages": 0}
-
-    def run_batch(label: str, step: Callable[[], T]) -> T:
-        return load_batch.with_options(task_run_name=label)(step, limit)
-
-    def progress(counts: Counts) -> None:
-        seen["pages"] += 1
-        if seen["pages"] % 20 == 0:  # a few updates, not one per page
-            update_progress_artifact(progress_id, progress=min(99.0, seen["pages"] / 10),
-                                     description=f"{counts.extracted} extracted")
-
+                          else "incremental")
     try:
-        with tags(f"source-{source}", f"target-{target}"):
-            summary = sync_pipeline(pipeline, store, options, run_batch=run_batch,
-                                    logger=logger, progress=progress)
-    finally:
-        pipeline.source.close()
-        pipeline.target.close()
-        store.close()
-    update_progress_artifact(progress_id, progress=100.0,
-                             description=f"{summary.counts.extracted} extracted")
+        return _ending(_sync(source, target, options))
+    except SyncError as exc:
+        if isinstance(exc, RETRYABLE):
+            raise  # a flow-run retry; after the last one the run ends Failed with this message
+        logger.error("%s", exc)
+        return _ending(_final_failure(str(exc), exc))
+
+
+def _final_failure(message: str, exc: Exception) -> State[Any]:
+    """A Failed state that no flow-run retry follows: a retry cannot fix this failure.
+
+    Prefect 3.8.8 has no retry condition for flows: its server turns every Failed of a run with
+    retries left into AwaitingRetry (``RetryFailedFlows`` in server/orchestration/core_policy.py).
+    So the run's retry policy is set to no retries first.
+    """
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(str(flow_run.id)))
+        client.update_flow_run(run.id, empirical_policy=run.empirical_policy.model_copy(
+            update={"retries": 0}))
+    return Failed(message=message, data=exc)
+
+
+def _ending(state: State[Any]) -> dict[str, Any]:
+    """The state the run ends in, as the flow's return value.
+
+    Prefect makes a returned state the run's own (its name and message), and a caller of the
+    flow gets the state's data: the summary, or its exception raised. Hence the cast.
+    """
+    return cast("dict[str, Any]", state)
+
+
+def _sync(source: str, target: str, options: SyncOptions) -> State[Any]:
+    logger = get_run_logger()
+    settings = CoreSettings()
+    options = replace(options, lock_ttl_seconds=settings.lock_ttl_seconds,
+                      max_failure_ratio=settings.max_failure_ratio)
+    with ExitStack() as closing:
+        store = StateStore(settings.state_url)
+        closing.callback(store.close)
+        pipeline = build_pipeline(source, target, settings)
+        closing.callback(pipeline.target.close)
+        closing.callback(pipeline.source.close)
+        target_limit = f"target-{target}" if slots.limit_exists(f"target-{target}") else None
+        turn = f"pipeline-{source}-{target}"
+        if slots.ensure_limit(turn):
+            logger.info("created global concurrency limit %s (1 slot): runs of %s take turns",
+                        turn, pipeline.name)
+        progress = Progress(pipeline.name)
+
+        def run_batch(label: str, step: Callable[[], T]) -> T:
+            return load_batch.with_options(task_run_name=label)(step, target_limit)
+
+        try:
+            with slots.hold(turn, wait_seconds=FLOW.pipeline_wait_seconds,
+                            lease_seconds=FLOW.slot_lease_seconds,
+                            log_seconds=FLOW.slot_log_seconds, logger=logger,
+                            why=f"another run of {pipeline.name} is busy"), \
+                    tags(f"source-{source}", f"target-{target}"):
+                summary = sync_pipeline(pipeline, store, options, run_batch=run_batch,
+                                        logger=logger, progress=progress.update)
+        except SyncError as exc:
+            kind = RetryableRunFailure if isinstance(exc, RETRYABLE) else RunFailed
+            raise kind(_with_counts(exc, store, pipeline.name)) from exc
+    progress.finish(summary.counts.extracted)
     publish_summary(summary)
-    if summary.counts.failed:
-        logger.warning("%d of %d records were not synced; see the dead-letters artifact",
-                       summary.counts.failed, summary.counts.extracted)
-    if summary.status == "failed":
-        raise RuntimeError(f"run {summary.run_id} failed: {summary.message or 'too many failures'}")
-    return summary.as_dict()
+    state = final_state(summary.as_dict())
+    log = logger.info if state.name == "Completed" else logger.warning
+    log("%s: %s", state.name, state.message)
+    return state
+
+
+def _with_counts(exc: Exception, store: StateStore, pipeline: str) -> str:
+    """The error plus what the interrupted attempt had done.
+
+    The engine attaches its summary to what it raises (``run_summary``); failing that, the
+    state store's newest run of the pipeline (this one: the pipeline's slot is ours) says it.
+    """
+    summary = getattr(exc, "run_summary", None)
+    counts: dict[str, int] | None = summary.counts.as_dict() if summary is not None else None
+    if counts is None:
+        try:
+            latest = store.runs(pipeline=pipeline, limit=1)
+        except Exception:  # noqa: BLE001 - only decorates the message
+            latest = []
+        counts = dict(latest[0].counts) if latest else None
+    return f"{exc} (this attempt: {counts_text(counts)})" if counts else str(exc)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    """A moment without a zone is UTC; one with a zone is converted to UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from offering_sync.app.ops import ops_app
 from offering_sync.engine import Counts, RunSummary, sync_pipeline
 from offering_sync.errors import ConfigError, MappingError, SyncError, Unauthorized
 from offering_sync.settings import CoreSettings, read_settings
@@ -47,6 +48,7 @@ mappings_app = typer.Typer(no_args_is_help=True, help="Check the declarative map
 dead_app = typer.Typer(no_args_is_help=True, help="Records that could not be synced.")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(dead_app, name="dead-letters")
+app.add_typer(ops_app, name="ops")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

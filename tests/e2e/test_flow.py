@@ -1,5 +1,7 @@
 """The Prefect flow end to end: real emulators on loopback, Prefect's test harness."""
 
+import json
+import re
 import time
 
 import pytest
@@ -48,12 +50,19 @@ def test_the_flow_syncs_publishes_artifacts_and_runs_one_task_per_batch(prefect_
 
     state = sync_offerings(source="digitalchalk", target="salesforce", return_state=True)
     assert state.is_completed()
+    # Not a clean run: a named state whose message says so and gives the counts.
+    assert state.name == "Completed with failures"
+    assert state.message.startswith("1 of 130 records failed: see dead letters")
+    assert "130 extracted · 129 created · 1 failed" in state.message
     result = state.result()
     assert (result["created"], result["failed"], result["batches"]) == (129, 1, 3)
     assert len(live.state.org.offerings) == 129
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(state.state_details.flow_run_id)
-        assert flow_run.name.startswith("digitalchalk→salesforce ")
+        assert re.fullmatch(r"digitalchalk→salesforce incremental "
+                            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ [0-9a-f]{6}", flow_run.name)
+        assert flow_run.name.endswith(str(flow_run.id)[:6])
+        assert flow_run.state.message == state.message
         batch_tasks = []
         deadline = time.monotonic() + 30  # the server records task runs from events, later
         while len(batch_tasks) < 3 and time.monotonic() < deadline:
@@ -68,8 +77,11 @@ def test_the_flow_syncs_publishes_artifacts_and_runs_one_task_per_batch(prefect_
     summary = by_key["digitalchalk-salesforce-run-summary"].data
     assert '"created": 129' in summary.replace("'", '"') or "129" in summary
     assert "1 records not synced" in summary
-    dead = by_key["digitalchalk-salesforce-dead-letters"].data
-    assert "currency" in dead and "DOLLARS" in dead
+    dead = json.loads(by_key["digitalchalk-salesforce-dead-letters"].data)
+    (letter,) = dead
+    assert "currency" in letter["error"] and "DOLLARS" in letter["error"]
+    # the error column gives the reason; the record id has its own column
+    assert letter["source_id"] not in letter["error"] and not letter["error"].startswith("record")
     with get_client(sync_client=True) as client:
         logs, deadline = "", time.monotonic() + 30  # logs reach the API in batches
         while "create-batch-3" not in logs and time.monotonic() < deadline:
@@ -91,3 +103,101 @@ def test_a_bad_parameter_fails_the_flow_with_a_readable_message(prefect_harness,
     late = sync_offerings(source="digitalchalk", target="salesforce", since="2026-02-01",
                           until="2026-01-01", return_state=True)
     assert late.is_failed() and "before since" in str(late.result(raise_on_failure=False))
+    # a mix of a zoned and a naive moment is compared in UTC, not a raw TypeError
+    mixed = sync_offerings(source="digitalchalk", target="salesforce",
+                           since="2026-02-01T00:00:00+02:00", until="2026-01-31T21:30:00",
+                           return_state=True)
+    assert mixed.is_failed()
+    assert mixed.message == ("until 2026-01-31T21:30:00+00:00 is before since "
+                             "2026-01-31T22:00:00+00:00: the window is empty; swap them or "
+                             "leave one out")
+    fine = sync_offerings(source="digitalchalk", target="salesforce",
+                          since="2026-02-01T00:00:00+02:00", until="2026-01-31T23:30:00",
+                          return_state=True)
+    assert fine.is_completed(), fine.message
+
+
+def test_a_failure_no_retry_can_fix_is_not_retried(prefect_harness, live, monkeypatch):
+    from offering_sync.flows.sync import sync_offerings
+
+    monkeypatch.delenv("OFFERING_SYNC_SALESFORCE_CLIENT_ID")
+    started = time.monotonic()
+    state = sync_offerings.with_options(retries=2, retry_delay_seconds=30)(
+        source="digitalchalk", target="salesforce", return_state=True)
+    assert state.is_failed() and "client_id" in state.message.lower().replace(" ", "_")
+    assert time.monotonic() - started < 25  # no AwaitingRetry, no 30 s delay
+
+
+def test_the_run_form_describes_every_parameter():
+    from prefect.utilities.callables import parameter_schema
+
+    from offering_sync.flows.reconcile import reconcile_offerings
+    from offering_sync.flows.sync import sync_offerings
+
+    for flow in (sync_offerings, reconcile_offerings):
+        properties = parameter_schema(flow).model_dump()["properties"]
+        assert properties and all(p.get("description") for p in properties.values()), flow.name
+    sync = parameter_schema(sync_offerings).model_dump()["properties"]
+    assert "UTC" in sync["since"]["description"]
+    assert sync["target"]["enum"] == ["digitalchalk", "salesforce", "rhythm", "smarterproctoring"]
+
+
+def test_the_outcome_of_a_run_names_its_state_and_counts_whatever_the_engine_counts():
+    from offering_sync.flows.artifacts import reason
+    from offering_sync.flows.outcome import final_state
+
+    clean = final_state({"status": "succeeded", "extracted": 4000, "created": 3990,
+                         "updated": 10, "unchanged": 0, "failed": 0, "batches": 20,
+                         "seconds": 3.5, "dry_run": False, "message": None})
+    assert (clean.name, clean.message) == ("Completed",
+                                           "4,000 extracted · 3,990 created · 10 updated")
+    partial = final_state({"status": "succeeded", "extracted": 4000, "created": 3907,
+                           "failed": 93, "conflicts": 2, "missing_in_source": 5,
+                           "dry_run": False, "message": None})
+    assert partial.name == "Completed with failures" and partial.is_completed()
+    assert partial.message == ("93 of 4,000 records failed: see dead letters. 4,000 extracted"
+                               " · 3,907 created · 93 failed · 2 conflicts · 5 missing in source")
+    quota = final_state({"status": "stopped", "extracted": 50, "created": 40, "failed": 10,
+                         "message": "Salesforce's daily API quota is used up"})
+    assert quota.name == "Completed with failures"
+    assert quota.message.startswith("Salesforce's daily API quota is used up; 10 of 50")
+    sunk = final_state({"status": "failed", "extracted": 10, "created": 2, "failed": 8,
+                        "message": None})
+    assert sunk.is_failed() and sunk.message.startswith("8 of 10 records failed, over the")
+    assert reason("record abc: salesforce said: bad currency", "abc") == \
+        "salesforce said: bad currency"
+    assert reason("record ?: not sent: quota", None) == "not sent: quota"
+    assert reason("value 'x' is not a date", "abc") == "value 'x' is not a date"
+
+
+def test_progress_shows_a_share_only_when_the_source_gives_a_total(prefect_harness):
+    from types import SimpleNamespace
+
+    from prefect import flow, get_client
+
+    from offering_sync.flows.artifacts import Progress
+
+    seen = []
+
+    def read(artifact_id):
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts()
+        (artifact,) = [a for a in found if a.id == artifact_id]
+        return artifact.data, artifact.description
+
+    @flow
+    def watch() -> None:
+        progress = Progress("a->b", every=0)
+        progress.update(SimpleNamespace(extracted=1500))
+        seen.append(read(progress.id))
+        progress.update(SimpleNamespace(extracted=500), 2000)  # the engine passes a total
+        seen.append(read(progress.id))
+        progress.update(SimpleNamespace(extracted=1000, source_total=4000))  # as the engine does
+        seen.append(read(progress.id))
+        progress.finish(4000)
+        seen.append(read(progress.id))
+
+    watch()
+    assert seen == [(0.0, "1,500 records so far (the source gives no total, so no percentage)"),
+                    (25.0, "500 of 2,000 records read"), (25.0, "1,000 of 4,000 records read"),
+                    (100.0, "done: 4,000 records read")]

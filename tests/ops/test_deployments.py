@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from offering_sync.emulators import digitalchalk, salesforce, server
 from offering_sync.emulators.server import connection_env
 from tests.ops.conftest import Server
@@ -18,11 +20,10 @@ README_SECRET = re.search(r'python -c "(from prefect\.blocks\.system import Secr
 
 
 def wait_for_runs(prefect: Server, deployment_names, timeout=180):
-    from prefect import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
     deadline = time.monotonic() + timeout
-    with get_client(sync_client=True, httpx_settings={"base_url": prefect.url}) as client:
+    with prefect.client() as client:
         while time.monotonic() < deadline:
             runs = client.read_flow_runs(deployment_filter=DeploymentFilter(
                 name=DeploymentFilterName(any_=deployment_names)))
@@ -39,15 +40,15 @@ def wait_for_runs(prefect: Server, deployment_names, timeout=180):
 
 
 def artifacts_of(prefect: Server, flow_run_id):
-    from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    with get_client(sync_client=True, httpx_settings={"base_url": prefect.url}) as client:
+    with prefect.client() as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
     return {a.key: a for a in found}
 
 
+@pytest.mark.slow
 def test_deploy_then_backfill_and_scheduled_runs_complete_with_artifacts(prefect_server,
                                                                          tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", prefect_server.url)
@@ -92,6 +93,11 @@ def test_deploy_then_backfill_and_scheduled_runs_complete_with_artifacts(prefect
     shown = prefect_server.cli("artifact", "inspect", "digitalchalk-salesforce-run-summary").stdout
     assert '"unchanged"' in shown or "unchanged" in shown
     assert check.state.is_completed(), check.state.message
+    assert check.name.startswith("reconcile digitalchalk→salesforce ")
+    assert check.state.message == (f"{RECORDS} compared: {RECORDS} ok · 0 missing in target · "
+                                   "0 extra in target · 0 drifted")
+    assert backfill.name.startswith("digitalchalk→salesforce full refresh ")
+    assert backfill.state.message == f"{RECORDS} extracted · {RECORDS} created"
     report = artifacts_of(prefect_server, check.id)["digitalchalk-salesforce-reconcile"].data
     assert f"| {RECORDS} | 0 | 0 | 0 |" in report
     incremental = artifacts_of(prefect_server, scheduled[-1].id)

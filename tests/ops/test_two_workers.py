@@ -4,6 +4,8 @@ duplicated, and the global concurrency limit on the target holds."""
 import time
 from collections import Counter
 
+import pytest
+
 from offering_sync.emulators import salesforce, server
 from offering_sync.emulators.server import connection_env
 from tests.ops.test_deployments import wait_for_runs
@@ -23,11 +25,12 @@ ONE = """  - name: {source}-to-salesforce-now
     entrypoint: flows/sync.py:sync_offerings
     parameters: {{source: {source}, target: salesforce}}
     tags: [source-{source}, target-salesforce]
-    work_pool: {{name: offering-sync}}
+    work_pool: {{name: two-workers}}
 """
 SOURCES = ("digitalchalk", "rhythm", "smarterproctoring")
 
 
+@pytest.mark.slow
 def test_three_pipelines_two_workers_one_target_limit(production_server, tmp_path, monkeypatch):
     from tests.ops.conftest import ROOT
 
@@ -46,14 +49,15 @@ def test_three_pipelines_two_workers_one_target_limit(production_server, tmp_pat
                    **connection_env("salesforce", sf.url)}
             for name, r in running.items():
                 env.update(connection_env(name, r.url))
-            production_server.cli("global-concurrency-limit", "create", "target-salesforce",
-                               "--limit", "1")
+            production_server.pool("two-workers")
+            production_server.fresh_limit("target-salesforce", 1)
             production_server.cli("deploy", "--all", "--prefect-file", str(spec), env=env)
             for source in SOURCES:
                 production_server.cli("deployment", "run",
                                    f"sync-offerings/{source}-to-salesforce-now")
             started = time.monotonic()
-            with production_server.worker(env, "worker-1"), production_server.worker(env, "worker-2"):
+            with production_server.worker(env, "worker-1", "two-workers"), \
+                    production_server.worker(env, "worker-2", "two-workers"):
                 runs = wait_for_runs(production_server, [f"{s}-to-salesforce-now" for s in SOURCES],
                                      timeout=300)
     finally:
