@@ -150,7 +150,9 @@ def _children(pid: int) -> list[int]:
 
 def prefect_settings() -> dict[str, str]:
     """The project's Prefect defaults (``offering_sync.flows``), for a server process too."""
-    import offering_sync.flows  # noqa: F401 - sets the defaults in os.environ
+    from offering_sync.flows import prefect_defaults
+
+    prefect_defaults()  # the defaults in os.environ, before Prefect starts
 
     return {k: v for k, v in os.environ.items() if k.startswith("PREFECT_SERVER_")}
 

@@ -10,10 +10,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed
 
-from offering_sync.app.compose import build_reconcile
+from offering_sync.app.compose import build_reconcile, keep_tokens_in
 from offering_sync.flows.blocks import load_secret_blocks
 from offering_sync.flows.sync import System, run_stamp
 from offering_sync.reconcile import reconcile, requeue
+from offering_sync.redact import redacting
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore
 
@@ -37,11 +38,17 @@ def reconcile_offerings(source: System, target: System, fix: bool = False,
         fix: Re-queue missing and drifted records so the next sync writes them again.
         csv_dir: A folder on the worker to write every compared row to, as CSV.
     """
+    with redacting():
+        return _reconcile(source, target, fix, csv_dir)
+
+
+def _reconcile(source: str, target: str, fix: bool, csv_dir: str | None) -> dict[str, int]:
     logger = get_run_logger()
     load_secret_blocks(source, target)
     settings = CoreSettings()
-    pipeline, back, reader = build_reconcile(source, target, settings)
     store = StateStore(settings.state_url)
+    keep_tokens_in(store)
+    pipeline, back, reader = build_reconcile(source, target, settings)
     try:
         report = reconcile(pipeline, back, reader, store)
     finally:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 from uuid import UUID
@@ -30,7 +29,7 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from offering_sync.app.compose import build_pipeline
+from offering_sync.app.compose import build_pipeline, keep_tokens_in, token_details
 from offering_sync.app.flow_settings import FlowSettings
 from offering_sync.engine import SyncOptions, sync_pipeline
 from offering_sync.errors import LockHeld, SyncError, TransientError
@@ -38,16 +37,16 @@ from offering_sync.flows import slots
 from offering_sync.flows.artifacts import Progress, publish_summary
 from offering_sync.flows.blocks import load_secret_blocks
 from offering_sync.flows.outcome import RunFailed, counts_text, final_state
-from offering_sync.redact import install_log_redaction
+from offering_sync.redact import redacting
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore
 
 __all__ = ["RETRYABLE", "RetryableRunFailure", "System", "run_stamp", "sync_offerings"]
 
-install_log_redaction()  # every log record of a flow run is scrubbed of registered secrets
-
 T = TypeVar("T")
 System = Literal["digitalchalk", "salesforce", "rhythm", "smarterproctoring"]
+Conflicts = Literal["source-wins", "target-wins", "dead-letter"]
+Deletes = Literal["report", "deactivate", "delete"]
 FLOW = FlowSettings()
 
 
@@ -110,7 +109,9 @@ def _run_name() -> str:
       retries=FLOW.flow_retries, retry_delay_seconds=FLOW.flow_retry_delay_seconds)
 def sync_offerings(source: System, target: System, full_refresh: bool = False,
                    since: datetime | None = None, until: datetime | None = None,
-                   dry_run: bool = False) -> dict[str, Any]:
+                   dry_run: bool = False, on_conflict: Conflicts | None = None,
+                   on_delete: Deletes | None = None,
+                   allow_mass_delete: bool = False) -> dict[str, Any]:
     """Sync course offerings from one system to another; the run's counts are its result.
 
     Args:
@@ -122,7 +123,22 @@ def sync_offerings(source: System, target: System, full_refresh: bool = False,
             without a zone is taken as UTC).
         until: Backfill: only records modified before this moment (ISO 8601, UTC if no zone).
         dry_run: Extract, map and compare only; write nothing to the target or the state.
+        on_conflict: When the target was edited since our last write: source-wins (write it),
+            target-wins (leave it) or dead-letter (ask a human). Default: the setting
+            OFFERING_SYNC_ON_CONFLICT (source-wins).
+        on_delete: Offerings the source no longer lists: report, deactivate or delete.
+            Default: the setting OFFERING_SYNC_ON_DELETE (report).
+        allow_mass_delete: Deactivate/delete even when more than OFFERING_SYNC_MAX_DELETE_RATIO
+            of the linked offerings are missing (this run only).
     """
+    with redacting():  # every log record of the run is scrubbed of registered secrets
+        return _run(source, target, full_refresh, since, until, dry_run, on_conflict, on_delete,
+                    allow_mass_delete)
+
+
+def _run(source: str, target: str, full_refresh: bool, since: datetime | None,
+         until: datetime | None, dry_run: bool, on_conflict: str | None, on_delete: str | None,
+         allow_mass_delete: bool) -> dict[str, Any]:
     logger = get_run_logger()
     start, end = _aware(since), _aware(until)
     if start and end and end < start:
@@ -132,9 +148,10 @@ def sync_offerings(source: System, target: System, full_refresh: bool = False,
     blocks = load_secret_blocks(source, target)
     if blocks:
         logger.info("credentials from Secret blocks: %s", ", ".join(blocks))
-    options = SyncOptions(full_refresh=full_refresh, since=start, until=end, dry_run=dry_run,
-                          mode="full" if full_refresh else "backfill" if start or end
-                          else "incremental")
+    options = CoreSettings().options(
+        full_refresh=full_refresh, since=start, until=end, dry_run=dry_run,
+        mode="full" if full_refresh else "backfill" if start or end else "incremental",
+        on_conflict=on_conflict, on_delete=on_delete, allow_mass_delete=allow_mass_delete)
     try:
         return _ending(_sync(source, target, options))
     except SyncError as exc:
@@ -172,11 +189,10 @@ def _ending(state: State[Any]) -> dict[str, Any]:
 def _sync(source: str, target: str, options: SyncOptions) -> State[Any]:
     logger = get_run_logger()
     settings = CoreSettings()
-    options = replace(options, lock_ttl_seconds=settings.lock_ttl_seconds,
-                      max_failure_ratio=settings.max_failure_ratio)
     with ExitStack() as closing:
         store = StateStore(settings.state_url)
         closing.callback(store.close)
+        keep_tokens_in(store)  # tokens outlive the run (Rhythm: 1,000 a month per tenant)
         pipeline = build_pipeline(source, target, settings)
         closing.callback(pipeline.target.close)
         closing.callback(pipeline.source.close)
@@ -198,6 +214,7 @@ def _sync(source: str, target: str, options: SyncOptions) -> State[Any]:
                     tags(f"source-{source}", f"target-{target}"):
                 summary = sync_pipeline(pipeline, store, options, run_batch=run_batch,
                                         logger=logger, progress=progress.update)
+                summary.details.update(token_details(store, source, target))
         except SyncError as exc:
             kind = RetryableRunFailure if isinstance(exc, RETRYABLE) else RunFailed
             raise kind(_with_counts(exc, store, pipeline.name)) from exc

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["RedactingFilter", "install_log_redaction", "redact", "register_secret"]
+__all__ = ["RedactingFilter", "install_log_redaction", "redact", "redacting", "register_secret"]
 
 _MASK = "***"
 _lock = threading.Lock()
@@ -83,3 +85,29 @@ def install_log_redaction() -> None:
         return record
 
     logging.setLogRecordFactory(make_record)
+
+
+@contextmanager
+def redacting() -> Iterator[None]:
+    """Redact every log record made inside the block; the previous record factory comes back.
+
+    For library entry points (a flow run): the scrubbing holds for the run and leaves the
+    caller's logging as it was. The command line installs it for good instead.
+    """
+    global _installed
+    if _installed:
+        yield
+        return
+    factory = logging.getLogRecordFactory()
+
+    def make_record(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        RedactingFilter().filter(record)
+        return record
+
+    logging.setLogRecordFactory(make_record)
+    try:
+        yield
+    finally:
+        if logging.getLogRecordFactory() is make_record:
+            logging.setLogRecordFactory(factory)

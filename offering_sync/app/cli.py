@@ -474,9 +474,11 @@ def main() -> None:
     import os
     import signal
 
+    from offering_sync.flows import prefect_defaults
     from offering_sync.redact import install_log_redaction, redact
 
     install_log_redaction()
+    prefect_defaults()  # before Prefect is imported: quiet, offline-friendly defaults
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _on_sigterm)

@@ -38,7 +38,7 @@ CRASH_AUTOMATION = "offering-sync: mark runs Crashed after missed heartbeats"
 ALERT_AUTOMATION = "offering-sync: alert on failed or partially failed syncs"
 ALERT_BLOCK = "offering-sync-alerts"
 # Our flows, by name. A new flow that should be watched is added here.
-FLOWS = ("sync-offerings", "reconcile-offerings")
+FLOWS = ("sync-offerings", "reconcile-offerings", "retry-dead-letters")
 SYNC_FLOWS = ("sync-offerings",)
 ALERT_STATES = ("Failed", "Crashed", "TimedOut", "Completed with failures")
 TERMINAL_STATES = ("Completed", "Completed with failures", "Completed with differences",

@@ -15,7 +15,9 @@ def prefect_harness():
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    import offering_sync.flows  # noqa: F401 - sets the recorder and telemetry defaults first
+    from offering_sync.flows import prefect_defaults
+
+    prefect_defaults()  # the recorder and telemetry defaults, before Prefect starts
 
     with prefect_test_harness(server_startup_timeout=120):
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
@@ -39,6 +41,7 @@ def live(monkeypatch, tmp_path):
             "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "50",
         }.items():
             monkeypatch.setenv(key, value)
+        sf_app.state.source_catalog = catalog  # for tests that edit the source
         yield sf_app
 
 
@@ -201,3 +204,36 @@ def test_progress_shows_a_share_only_when_the_source_gives_a_total(prefect_harne
     assert seen == [(0.0, "1,500 records so far (the source gives no total, so no percentage)"),
                     (25.0, "500 of 2,000 records read"), (25.0, "1,000 of 4,000 records read"),
                     (100.0, "done: 4,000 records read")]
+
+
+def test_the_retry_deployment_flow_reloads_what_was_fixed_in_the_source(prefect_harness, live):
+    import os
+
+    from offering_sync.flows.retry import retry_dead_letters_flow
+    from offering_sync.flows.sync import sync_offerings
+    from offering_sync.state import StateStore
+
+    sync_offerings(source="digitalchalk", target="salesforce", return_state=True)
+    store = StateStore(os.environ["OFFERING_SYNC_STATE_URL"])
+    (dead,) = store.dead_letters()
+    live.state.source_catalog.edit(dead.source_id, {"currencyCode": "USD"})  # fixed upstream
+    (result,) = retry_dead_letters_flow(pipeline="digitalchalk:salesforce")
+    assert (result["pipeline"], result["retried"], result["created"]) == \
+        ("digitalchalk->salesforce", 1, 1)
+    assert store.dead_letters() == []
+
+
+def test_importing_the_flows_changes_nothing_global():
+    import subprocess
+    import sys
+
+    probe = ("import logging, os\n"
+             "env, factory = dict(os.environ), logging.getLogRecordFactory()\n"
+             "import offering_sync.flows.sync, offering_sync.flows.reconcile, "
+             "offering_sync.flows.retry\n"
+             "assert dict(os.environ) == env, set(os.environ) ^ set(env)\n"
+             "assert logging.getLogRecordFactory() is factory\n")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PREFECT_")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
