@@ -360,4 +360,8 @@ SYSTEM = SystemSpec(
     make_source=RhythmSource.from_settings, make_target=RhythmTarget.from_settings,
     mapping_settings=mapping_settings, mappings_dir=MAPPINGS_DIR, record_fields=RECORD_FIELDS,
     payload_fields=PAYLOAD_FIELDS, api_calls=(TOKEN, LIST, CREATE, GET, UPDATE, DELETE),
-    secrets=("client_id", "client_secret", "token"), check=check)
+    secrets=("client_id", "client_secret", "token"), check=check,
+    retire={"deactivate": "`publish_to_portal` set to false (no longer sold; the offering and "
+                          "its history stay), true again when it returns",
+            "delete": "`DELETE /courseOfferings/{tenant}/{id}` (our reading), re-created when "
+                      "it returns"})

@@ -280,4 +280,6 @@ SYSTEM = SystemSpec(
     make_target=SmarterProctoringTarget.from_settings, mappings_dir=MAPPINGS_DIR,
     record_fields=RECORD_FIELDS, payload_fields=PAYLOAD_FIELDS,
     api_calls=(LIST, CREATE, GET, UPDATE, DELETE), secrets=("token",),
-    check=check)
+    check=check,
+    retire={"delete": "`DELETE …/courseOfferings/{offeringSid}` (documented), re-created when "
+                      "it returns"})

@@ -80,6 +80,9 @@ class SystemSpec:
     """Setting names holding credentials (Prefect Secret blocks ``<slug>-<setting>``)."""
     note: str = ""
     """Why a direction is missing, e.g. a read-only API."""
+    retire: Mapping[str, str] = field(default_factory=dict)
+    """What each policy for offerings gone from the source does in this target
+    (``deactivate``/``delete`` → one sentence); a policy not listed is refused for it."""
     check: Callable[[], list[Check]] | None = None
     """Read-only connection check: token, one read, what the mappings need."""
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -37,4 +37,9 @@ SYSTEM = SystemSpec(
     payload_fields=PAYLOAD_FIELDS,
     api_calls=(TOKEN, COURSE_OFFERING_POST, QUERY, SOBJECT_DELETE, VERSIONS, DESCRIBE, LIMITS),
     secrets=("client_id", "client_secret", "token", "private_key", "refresh_token"),
-    check=check)
+    check=check,
+    retire={"deactivate": "`isActive=false` through the same bulk POST (`overwrite=true`; the "
+                          "session, course, name and start date are read back first), true "
+                          "again when it returns",
+            "delete": "sObject `DELETE …/sobjects/CourseOffering/{id}` (our reading), "
+                      "re-created when it returns"})

@@ -83,7 +83,17 @@ def _field_tables(settings: CoreSettings) -> list[str]:
             lines += ["", f"**{side_from} → {side_to}** (`mappings/{chosen.path.name}`)", "",
                       f"| {side_to} field | from {side_from} |", "|---|---|"]
             lines += [f"| `{name}` | {_source_of(rule)} |" for name, rule in spec.fields.items()]
+            if side_from == "canonical":
+                lines += ["", _retire_line(slug)]
     return lines
+
+
+def _retire_line(slug: str) -> str:
+    """What ``--on-delete deactivate`` and ``delete`` do in this target."""
+    info = all_systems()[slug]
+    said = [f"`{how}`: {info.retire[how]}" if how in info.retire else f"`{how}`: refused "
+            "(nothing the vendor documents does it)" for how in ("deactivate", "delete")]
+    return f"Offerings gone from the source (`--on-delete`): {'; '.join(said)}."
 
 
 def render(settings: CoreSettings | None = None) -> str:

@@ -109,3 +109,12 @@ def test_public_surface_matches_all():
     public = sorted(n for n in dir(offering_sync) if not n.startswith("_")
                     and not isinstance(getattr(offering_sync, n), type(offering_sync)))
     assert sorted(offering_sync.__all__) == public
+
+
+def test_each_target_documents_exactly_the_retire_policies_it_carries_out():
+    from offering_sync.app.registry import all_systems
+
+    for spec in all_systems().values():
+        target = getattr(spec.make_target, "__self__", None)
+        modes = set(getattr(target, "retire_modes", ())) if target else set()
+        assert set(spec.retire) == modes, spec.slug
