@@ -77,7 +77,7 @@ def test_the_dockerfile_installs_as_the_readme_does_and_checks_as_ci_does():
     assert _instructions("COPY") == [f". {_workdir()}"]
     kept = _context(ROOT)
     for needed in ("pyproject.toml", "README.md", "offering_sync/__init__.py",
-                   "connectors/salesforce.py", "flows/sync.py", "mappings"):
+                   "connectors/salesforce/target.py", "flows/sync.py", "mappings"):
         assert any(p == needed or p.startswith(needed + "/") for p in kept), needed
     for left_out in (".venv", ".git", "tests", "bench"):
         assert not any(p == left_out or p.startswith(left_out + "/") for p in kept), left_out
