@@ -56,11 +56,14 @@ class DigitalChalkSettings(ConnectionSettings):
                                       extra="ignore")
 
     base_url: str = "https://api.digitalchalk.com/dc/api/v5"
-    token: SecretStr | None = None
-    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    title: str | None = None
-    tag: str | None = None
-    offering_category_id: str | None = None
+    token: SecretStr | None = Field(default=None, description="API token (DigitalChalk: My "
+                                    "Account → API); required")
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE,
+                           description="offerings per list call")
+    title: str | None = Field(default=None, description="sync only offerings with this title")
+    tag: str | None = Field(default=None, description="sync only offerings with this tag")
+    offering_category_id: str | None = Field(
+        default=None, description="sync only offerings in this category")
 
 
 def _caller(settings: DigitalChalkSettings, system: str, retry: RetryPolicy | None,

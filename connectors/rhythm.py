@@ -74,14 +74,19 @@ class RhythmSettings(ConnectionSettings):
                                       extra="ignore")
 
     base_url: str = "https://certifications.api.rhythmsoftware.com"
-    tenant_id: str | None = None
-    auth_url: str | None = Field(default=None, description="https://<auth0-domain>/oauth/token")
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    token: SecretStr | None = None
+    tenant_id: str | None = Field(default=None, description="your tenant id (part of every "
+                                  "API path); required")
+    auth_url: str | None = Field(default=None, description="the Auth0 token URL, "
+                                  "https://<auth0-domain>/oauth/token")
+    client_id: str | None = Field(default=None, description="Auth0 machine-to-machine client "
+                                  "id (with AUTH_URL and CLIENT_SECRET)")
+    client_secret: SecretStr | None = Field(default=None, description="Auth0 client secret")
+    token: SecretStr | None = Field(default=None, description="a bearer token to use instead "
+                                    "of the Auth0 client")
     training_provider_id: str = Field(default="default-provider",
                                       description="Rhythm requires one on every offering")
-    concurrency: int = Field(default=4, ge=1, le=32)
+    concurrency: int = Field(default=4, ge=1, le=32, description="records written at once "
+                             "(one call per record)")
     webinar_account_id: str | None = Field(
         default=None, description="Zoom account for offerings the mapping marks as webinars")
 

@@ -54,10 +54,13 @@ class SmarterProctoringSettings(ConnectionSettings):
                                       env_file=".env", extra="ignore")
 
     base_url: str = "https://api.smarterproctoring.com"
-    token: SecretStr | None = None
-    install_sid: str | None = None
-    page_size: int = Field(default=100, ge=1, le=100)
-    concurrency: int = Field(default=4, ge=1, le=32)
+    token: SecretStr | None = Field(default=None, description="JWT from your account manager "
+                                    "(sent in the token header); required")
+    install_sid: str | None = Field(default=None, description="your install's SID (part of "
+                                    "every API path); required")
+    page_size: int = Field(default=100, ge=1, le=100, description="offerings per list call")
+    concurrency: int = Field(default=4, ge=1, le=32, description="records written at once "
+                             "(one call per record)")
 
     @field_validator("install_sid")
     @classmethod
@@ -116,7 +119,9 @@ class SmarterProctoringSource(HttpConnector[SmarterProctoringSettings]):
             records = [i for i in items if isinstance(i, dict)]
             bad = [(None, "offering is not a JSON object", repr(i)[:2000])
                    for i in items if not isinstance(i, dict)]
-            yield Page(records, checkpoint=str(offset + len(items)), bad=bad)
+            total = body.get("total") if isinstance(body, dict) else None  # for progress only
+            yield Page(records, checkpoint=str(offset + len(items)), bad=bad,
+                       total=total if isinstance(total, int) and total >= 0 else None)
             following = _following(body, offset, len(items))
             if following is None:
                 return

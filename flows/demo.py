@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,21 +21,22 @@ from offering_sync.emulators import digitalchalk, salesforce, server
 
 __all__ = ["run_demo"]
 
-DEMO_DB = Path("offering-sync-demo.db")
-
 
 def run_demo(records: int, changes: int, console: Console) -> None:
-    """Run the three syncs and exit non-zero if any promise was broken."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
+    """Run the three syncs and exit non-zero if any promise was broken.
+
+    The state store (and its ``.migrate-lock``) goes to a fresh temporary folder, never the
+    current one; it is kept, and its path printed, so the runs can be looked at afterwards.
+    """
+    demo_db = Path(tempfile.mkdtemp(prefix="offering-sync-demo-")) / "demo.db"
     catalog = digitalchalk.Catalog(records, seed=2026)
     dc = server.start(digitalchalk.create_app(catalog))
     sf = server.start(salesforce.create_app())
-    os.environ.update({"OFFERING_SYNC_STATE_URL": f"sqlite:///{DEMO_DB.resolve()}",
+    os.environ.update({"OFFERING_SYNC_STATE_URL": f"sqlite:///{demo_db}",
                        **server.connection_env("digitalchalk", dc.url),
                        **server.connection_env("salesforce", sf.url)})
     console.print(f"DigitalChalk emulator at {dc.url} serving {records} offerings; "
-                  f"Salesforce emulator at {sf.url}; state in {DEMO_DB}")
+                  f"Salesforce emulator at {sf.url}; state in {demo_db}", highlight=False)
     from offering_sync.flows.sync import sync_offerings  # after the environment is set
 
     org = sf.app.state.org
@@ -66,6 +68,8 @@ def run_demo(records: int, changes: int, console: Console) -> None:
     ]
     for label, passed in checks:
         console.print(("[green]✓[/] " if passed else "[red]✗[/] ") + label)
+    console.print(f"The runs are kept in {demo_db}: OFFERING_SYNC_STATE_URL=sqlite:///{demo_db} "
+                  "offering-sync runs", highlight=False, markup=False)
     if not all(passed for _, passed in checks):
         raise typer.Exit(1)
 

@@ -22,6 +22,7 @@ before it is raised, and database errors never carry SQL or row data.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 __all__ = [
@@ -145,7 +146,8 @@ class LockLost(StateError):
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    # Dates as a user writes them (2031-03-01T00:00:00+00:00), not as Python's repr.
+    text = value.isoformat() if isinstance(value, date) else repr(value)
     if len(text) > _MAX_VALUE_CHARS:
         return text[: _MAX_VALUE_CHARS - 3] + "..."
     return text

@@ -5,11 +5,14 @@ links into one frame with a status per record: ``missing`` (not in the target), 
 the target, linked to nothing), ``drifted`` (a shared field differs) or ``ok``. Unlike a sync
 this holds both sides' compared fields in memory. ``requeue`` makes the next sync re-send the
 missing and drifted records.
+
+Ids are text in object columns: pandas 3's string dtype would turn a missing id into ``NaN``,
+which prints as ``nan`` and is truthy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +25,10 @@ from offering_sync.model import validate_offering
 from offering_sync.records import Page
 from offering_sync.state import StateStore
 
-__all__ = ["ReconcileReport", "reconcile"]
+__all__ = ["Progress", "ReconcileReport", "reconcile", "requeue"]
+
+Progress = Callable[[str, int, "int | None"], None]
+"""Called after each page: (system being read, records read so far, its total or None)."""
 
 _NOT_COMPARED = {"source_system", "source_id", "external_id", "created_at", "modified_at",
                  "version", "term_ref", "course_ref", "location_ref"}
@@ -50,15 +56,21 @@ class ReconcileReport:
         problems = self.frame[self.frame["status"] != "ok"].head(limit)
         if len(problems):
             lines += ["", "| status | source id | target id | fields |", "|---|---|---|---|"]
-            lines += [f"| {row['status']} | {row['source_id'] or ''} | {row['target_id'] or ''} "
-                      f"| {row['fields']} |" for row in problems.to_dict("records")]
+            lines += [f"| {row['status']} | {_text(row['source_id']) or ''} | "
+                      f"{_text(row['target_id']) or ''} | {row['fields']} |"
+                      for row in problems.to_dict("records")]
         return "\n".join(lines)
 
 
 def _side(pages: Iterable[Page], mapping: CompiledMapping, id_field: str,
-          fields: list[str]) -> pd.DataFrame:
+          fields: list[str], progress: Callable[[int, int | None], None] | None = None,
+          ) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
+    read = 0
     for page in pages:
+        read += len(page.records)
+        if progress is not None:
+            progress(read, page.total)
         for raw in page.records:
             try:
                 offering = validate_offering(mapping(raw))
@@ -67,19 +79,28 @@ def _side(pages: Iterable[Page], mapping: CompiledMapping, id_field: str,
             row = {f: getattr(offering, f) for f in fields}
             row["_id"] = str(raw.get(id_field))
             rows.append(row)
-    return pd.DataFrame(rows, columns=["_id", *fields])
+    return pd.DataFrame(rows, columns=["_id", *fields], dtype=object)
+
+
+def _reporting(progress: Progress | None, system: str,
+               ) -> Callable[[int, int | None], None] | None:
+    if progress is None:
+        return None
+    return lambda count, total: progress(system, count, total)
 
 
 def reconcile(pipeline: Pipeline, target_to_canonical: CompiledMapping, target_reader: Any,
-              store: StateStore) -> ReconcileReport:
+              store: StateStore, *, progress: Progress | None = None) -> ReconcileReport:
     """Compare source and target for ``pipeline``; ``target_reader`` is the target as a source."""
     compared = sorted(set(pipeline.to_canonical.fields) & set(target_to_canonical.fields)
                       - _NOT_COMPARED)
     source = _side(pipeline.source.pages(), pipeline.to_canonical, pipeline.source.id_field,
-                   compared)
-    target = _side(target_reader.pages(), target_to_canonical, target_reader.id_field, compared)
-    links = store.links_for(pipeline.source.system, pipeline.target.system, source["_id"])
-    source["target_id"] = source["_id"].map(lambda s: links[s].target_id if s in links else None)
+                   compared, _reporting(progress, pipeline.source.system))
+    target = _side(target_reader.pages(), target_to_canonical, target_reader.id_field, compared,
+                   _reporting(progress, pipeline.target.system))
+    links = store.links_for(pipeline.source.system, pipeline.target.system, list(source["_id"]))
+    source["target_id"] = pd.Series([links[s].target_id if s in links else None
+                                     for s in source["_id"]], index=source.index, dtype=object)
     joined = source.merge(target, how="outer", left_on="target_id", right_on="_id",
                           suffixes=("_s", "_t"), indicator=True)
     rows = []
@@ -91,14 +112,15 @@ def reconcile(pipeline: Pipeline, target_to_canonical: CompiledMapping, target_r
                   "drifted" if drifted else "ok")
         rows.append({"status": status, "source_id": _text(row.get("_id_s")),
                      "target_id": _text(row.get("_id_t")), "fields": ", ".join(drifted)})
-    frame = pd.DataFrame(rows, columns=["status", "source_id", "target_id", "fields"])
+    frame = pd.DataFrame(rows, columns=["status", "source_id", "target_id", "fields"],
+                         dtype=object)
     return ReconcileReport(frame, compared)
 
 
 def requeue(store: StateStore, pipeline: Pipeline, report: ReconcileReport) -> int:
     """Forget the links of missing and drifted records so the next sync sends them again."""
     ids = report.frame.loc[report.frame["status"].isin(["missing", "drifted"]), "source_id"]
-    chosen = [s for s in ids if s]
+    chosen = [text for s in ids if (text := _text(s))]
     store.forget_links(pipeline.source.system, pipeline.target.system, chosen)
     return len(chosen)
 

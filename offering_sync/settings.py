@@ -24,7 +24,7 @@ class CoreSettings(BaseSettings):
     """Settings every run needs, whatever the systems."""
 
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_", env_file=".env",
-                                      extra="ignore")
+                                      extra="ignore", env_ignore_empty=True)
 
     state_url: str = Field(default="sqlite:///offering-sync.db",
                            description="SQLAlchemy URL of the state store (SQLite file or "

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import httpx
 from pydantic import Field
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offering_sync.connectors.http.client import HttpCaller, build_client
 from offering_sync.connectors.http.retry import RateLimiter, RetryBudget, RetryPolicy
@@ -18,11 +18,16 @@ __all__ = ["ConnectionSettings", "HttpConnector", "make_caller"]
 class ConnectionSettings(BaseSettings):
     """Timeout, rate limit and retry knobs; each system subclasses with its env prefix."""
 
-    base_url: str
-    timeout: float = Field(default=30.0, gt=0)
+    # ``TOKEN=`` in a .env file means "not set" (a subclass's model_config merges with this):
+    # an empty credential would otherwise reach the wire as ``Bearer `` instead of being named.
+    model_config = SettingsConfigDict(env_ignore_empty=True)
+
+    base_url: str = Field(description="the API's base URL (an emulator's, to try things out)")
+    timeout: float = Field(default=30.0, gt=0, description="seconds to wait for one answer")
     rate_limit: float | None = Field(default=None, gt=0, description="requests per second")
-    rate_burst: int = Field(default=5, ge=1)
-    max_connections: int = Field(default=8, ge=1)
+    rate_burst: int = Field(default=5, ge=1,
+                            description="requests allowed at once above RATE_LIMIT")
+    max_connections: int = Field(default=8, ge=1, description="HTTP connections kept open")
     retries: int = Field(default=6, ge=1, description="attempts per request, first included")
     retry_budget: int = Field(default=1000, ge=0, description="retries a whole run may spend")
 

@@ -106,8 +106,12 @@ def follow_link(http: HttpCaller, link: str) -> str:
 
 
 def query_pages(http: HttpCaller, settings: SalesforceSettings, soql: str | None = None, *,
-                resume: str | None = None) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
-    """``(records, nextRecordsUrl)`` page by page until the org says ``done``."""
+                resume: str | None = None, totals: list[int] | None = None,
+                ) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+    """``(records, nextRecordsUrl)`` page by page until the org says ``done``.
+
+    ``totals`` collects each answer's ``totalSize`` (the query's whole count), for progress.
+    """
     if resume:
         url, params = follow_link(http, resume), None
     else:
@@ -118,6 +122,9 @@ def query_pages(http: HttpCaller, settings: SalesforceSettings, soql: str | None
         if not isinstance(body, dict):
             raise Rejected("a query answer is not a JSON object", system=http.system)
         records = [r for r in body.get("records") or [] if isinstance(r, dict)]
+        size = body.get("totalSize")
+        if totals is not None and isinstance(size, int) and not isinstance(size, bool):
+            totals.append(size)
         following = body.get("nextRecordsUrl")
         following = str(following) if following else None
         yield records, following

@@ -71,8 +71,10 @@ class SalesforceSource(HttpConnector[SalesforceSettings]):
                 another host (``Rejected``).
         """
         soql = None if resume else self.soql(since, until)
-        for records, following in query_pages(self.http, self.settings, soql, resume=resume):
-            yield Page(records, checkpoint=following)
+        totals: list[int] = []
+        for records, following in query_pages(self.http, self.settings, soql, resume=resume,
+                                              totals=totals):
+            yield Page(records, checkpoint=following, total=totals[-1] if totals else None)
 
 
 def _soql_datetime(moment: datetime) -> str:

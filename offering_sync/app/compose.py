@@ -7,7 +7,7 @@ and compiles them, and builds the connectors. The core below knows no system.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,15 @@ from offering_sync.mapping import (
     load_mapping,
 )
 from offering_sync.mapping.loader import LoadedMapping, safe_yaml
+from offering_sync.mapping.spec import FieldRule
 from offering_sync.model import OFFERING_FIELDS
 from offering_sync.records import Source, Target
 from offering_sync.settings import CoreSettings
 
-__all__ = ["MappingFile", "build_pipeline", "build_reconcile", "check_mappings",
-           "keep_tokens_in", "load_crosswalks", "mapping_file", "mapping_files", "target_lookups",
-           "token_details"]
+__all__ = ["MappingCheck", "MappingFile", "build_pipeline", "build_reconcile",
+           "bundled_files", "check_mappings", "check_pipelines", "crosswalk_origins",
+           "keep_tokens_in", "load_crosswalks", "mapping_file", "mapping_files",
+           "target_lookups", "token_details"]
 
 CROSSWALKS = "crosswalks.yaml"
 
@@ -75,6 +77,25 @@ def mapping_files(settings: CoreSettings) -> list[MappingFile]:
     return found
 
 
+def _overlay_exists(settings: CoreSettings) -> None:
+    """A mappings folder that is not there is a typo, never "use the bundled files"."""
+    if settings.mappings_dir is not None and not settings.mappings_dir.is_dir():
+        raise ConfigError(f"mappings folder {settings.mappings_dir} does not exist "
+                          "(OFFERING_SYNC_MAPPINGS_DIR)")
+
+
+def bundled_files() -> dict[str, Path]:
+    """Every mapping and crosswalk file the installed systems ship, by file name."""
+    found: dict[str, Path] = {}
+    for slug, spec in all_systems().items():
+        if spec.mappings_dir is None:
+            continue
+        for name in (_name(slug, "canonical"), _name("canonical", slug), CROSSWALKS):
+            if (spec.mappings_dir / name).is_file():
+                found.setdefault(name, spec.mappings_dir / name)
+    return found
+
+
 def _crosswalk_files(settings: CoreSettings) -> Iterable[Path]:
     seen: set[Path] = set()
     for spec in all_systems().values():
@@ -98,6 +119,12 @@ def load_crosswalks(settings: CoreSettings) -> dict[str, dict[str, Any]]:
     for path in _crosswalk_files(settings):
         tables.update(_read_crosswalks(path))
     return tables
+
+
+def crosswalk_origins(settings: CoreSettings) -> dict[str, Path]:
+    """The file each crosswalk table comes from (the last one that defines it wins)."""
+    return {table: path for path in _crosswalk_files(settings)
+            for table in _read_crosswalks(path)}
 
 
 def _read_crosswalks(path: Path) -> dict[str, dict[str, Any]]:
@@ -126,6 +153,7 @@ def _load(settings: CoreSettings, side_from: str, side_to: str) -> LoadedMapping
 def _compiled(settings: CoreSettings, source: str, target: str, *,
               lookups: Mapping[str, LookupResolver] | None = None,
               ) -> tuple[CompiledMapping, CompiledMapping]:
+    _overlay_exists(settings)
     crosswalks = load_crosswalks(settings)
     to_canonical = compile_mapping(_load(settings, source, "canonical"),
                                    MappingContext(crosswalks=crosswalks))
@@ -168,24 +196,72 @@ def build_reconcile(source: str, target: str, settings: CoreSettings | None = No
     return pipeline, back, target_reader or build_source(target)
 
 
-def check_mappings(settings: CoreSettings) -> list[tuple[MappingFile, str | None]]:
-    """Validate and compile every mapping file in use; ``(file, error or None)`` for each."""
-    if settings.mappings_dir is not None and not settings.mappings_dir.is_dir():
-        raise ConfigError(f"mappings folder {settings.mappings_dir} does not exist "
-                          "(OFFERING_SYNC_MAPPINGS_DIR)")
+@dataclass(frozen=True)
+class MappingCheck:
+    """One mapping file checked: which file serves, its error, its warnings, its tables."""
+
+    file: MappingFile
+    problem: str | None
+    warnings: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    """The crosswalk tables the file reads (only these must exist for its pipelines)."""
+
+
+def _pipeline_files(settings: CoreSettings, pipelines: Iterable[tuple[str, str]],
+                    ) -> list[MappingFile]:
+    files: dict[tuple[str, str], MappingFile] = {}
+    for source, target in pipelines:
+        system(source), system(target)
+        for pair in ((source, "canonical"), ("canonical", target)):
+            chosen = mapping_file(settings, *pair)
+            if chosen is None:
+                raise ConfigError(f"no mapping {_name(*pair)}: {pair[0]} → {pair[1]} is not "
+                                  "supported")
+            files.setdefault(pair, chosen)
+    return list(files.values())
+
+
+def _tables(rules: Iterable[FieldRule]) -> Iterator[str]:
+    for rule in rules:
+        for transform in rule.transforms:
+            if isinstance(transform, dict) and isinstance(transform.get("crosswalk"), dict):
+                yield str(transform["crosswalk"].get("table"))
+        yield from _tables(rule.first_of or ())
+        yield from _tables((rule.each or {}).values())
+
+
+def check_pipelines(settings: CoreSettings,
+                    pipelines: Iterable[tuple[str, str]] | None = None) -> list[MappingCheck]:
+    """Validate and compile the mapping files ``pipelines`` use (every file when None).
+
+    Only the crosswalk tables those files read must exist: syncing into Salesforce never asks
+    for a Rhythm table.
+    """
+    _overlay_exists(settings)
     crosswalks = load_crosswalks(settings)
-    results: list[tuple[MappingFile, str | None]] = []
-    for chosen in mapping_files(settings):
+    chosen_files = mapping_files(settings) if pipelines is None else \
+        _pipeline_files(settings, pipelines)
+    results: list[MappingCheck] = []
+    for chosen in chosen_files:
+        loaded: LoadedMapping | None = None
         try:
             loaded = _load(settings, chosen.side_from, chosen.side_to)
             context = MappingContext(settings=system(chosen.system).mapping_settings(),
                                      crosswalks=crosswalks)
             compile_mapping(loaded, context)
         except (MappingError, ConfigError) as exc:
-            results.append((chosen, str(exc)))
+            problem: str | None = str(exc)
         else:
-            results.append((chosen, None))
+            problem = None
+        warnings = tuple(loaded.warnings) if loaded is not None else ()
+        tables = tuple(dict.fromkeys(_tables(loaded.spec.fields.values()))) if loaded else ()
+        results.append(MappingCheck(chosen, problem, warnings, tables))
     return results
+
+
+def check_mappings(settings: CoreSettings) -> list[tuple[MappingFile, str | None]]:
+    """Validate and compile every mapping file in use; ``(file, error or None)`` for each."""
+    return [(c.file, c.problem) for c in check_pipelines(settings)]
 
 
 def keep_tokens_in(store: Any) -> Any:

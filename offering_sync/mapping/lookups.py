@@ -218,12 +218,12 @@ class _Lookup:
             return hits[0]
         if not hits and "*" in self.table:
             return self.table["*"]
-        shown = value.isoformat() if isinstance(value, date) else str(value)[:80]
         if hits:
-            raise self.error(f"{self.label}: {len(hits)} {self.sobject} records match {shown}; "
-                             "narrow the lookup with `where:` or add the value to its override "
-                             "table")
-        raise self.error(f"{self.label}: no {self.sobject} matches {shown}")
+            raise self.error(f"{self.label}: {len(hits)} {self.sobject} records match; narrow "
+                             "the lookup with `where:` or add the value to its override table")
+        # No value in the text: the mapping's error names it as "(value: …)", and alike
+        # failures group together in the end-of-run summary.
+        raise self.error(f"{self.label}: no {self.sobject} matches this value")
 
     def _matches(self, value: Any) -> list[Any]:
         found = []

@@ -1,6 +1,7 @@
 """The real CLI with the mistakes users make: one sentence, the documented exit code, no traceback."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -114,3 +115,63 @@ def test_dead_letters_retry_refuses_an_unknown_pipeline(live_env):
     done = run("dead-letters", "retry", "--pipeline", "digitalchalk:nowhere", env=env)
     assert done.returncode == 2 and "no pipeline 'digitalchalk->nowhere'" in sentence(done)
 
+
+
+def one_sentence(done) -> str:
+    """stderr holds one sentence (a long one may wrap), stdout nothing, no traceback."""
+    text = sentence(done)
+    assert done.stdout == "", done.stdout
+    assert text.startswith("error: ") and text.count("error: ") == 1, text
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(("args", "settings", "says"), [
+    # postgres:// and a missing credential: README Troubleshooting rows, run by its test
+    (("dead-letters", "list"), {"OFFERING_SYNC_STATE_URL": "sqlite:////no/such/folder/s.db"},
+     "folder /no/such/folder does not exist (OFFERING_SYNC_STATE_URL)"),
+    (("mappings", "check"), {"OFFERING_SYNC_MAPPINGS_DIR": "/no/such/mappings"},
+     "mappings folder /no/such/mappings does not exist (OFFERING_SYNC_MAPPINGS_DIR)"),
+    (("mappings", "check"), {"OFFERING_SYNC_CROSSWALKS_FILE": "/no/such/crosswalks.yaml"},
+     "crosswalks file /no/such/crosswalks.yaml does not exist (OFFERING_SYNC_CROSSWALKS_FILE)"),
+    (("mappings", "check", "digitalchalk:moodle"), {}, "unknown system 'moodle'"),
+    (("dead-letters", "list", "--pipeline", "digitalchalk:nowhere"), {},
+     "no pipeline 'digitalchalk->nowhere' has run here; known: none yet"),
+    (("history", "abc", "--pipeline", "digitalchalk:nowhere"), {},
+     "no pipeline 'digitalchalk->nowhere' has run here"),
+    (("runs", "--pipeline", "x:y"), {}, "no pipeline 'x->y' has run here"),
+    (("dead-letters", "list", "--stage", "mapping"), {},
+     "--stage 'mapping' is not one of extract, map, validate, map_target, load, retire"),
+    (("mappings", "check", "digitalchalk-salesforce"), {},
+     "'digitalchalk-salesforce' is not a pipeline; write SOURCE:TARGET"),
+    (("emulate", "moodle"), {}, "no emulator for 'moodle'; known: digitalchalk"),
+    (("sync", "--source", "digitalchalk", "--target", "salesforce", "--on-conflict", "mine"),
+     {}, "--on-conflict 'mine' is not one of source-wins, target-wins, dead-letter"),
+])
+def test_set_up_mistakes_are_one_sentence_and_exit_2(tmp_path, args, settings, says):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERING_SYNC_")}
+    env = {**env, "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}", **settings}
+    done = run(*args, env=env)
+    assert done.returncode == 2, done.stderr
+    assert says in one_sentence(done)
+
+
+@pytest.mark.parametrize("args", [("dead-letters", "list", "--limit", "0"),
+                                  ("mappings", "export")])
+def test_wrong_option_values_show_the_usage_panel(tmp_path, args):
+    done = run(*args, env={**os.environ,
+                           "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}"})
+    assert done.returncode == 2
+    assert "Usage: " in sentence(done) or "Usage: " in done.stdout
+
+
+def test_a_postgresql_store_without_its_driver_names_the_extra_to_install(tmp_path):
+    """psycopg is the `postgres` extra; without it the store names the install command."""
+    shim = tmp_path / "shim"
+    (shim / "psycopg").mkdir(parents=True)
+    (shim / "psycopg" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n")
+    env = {**os.environ, "PYTHONPATH": str(shim),
+           "OFFERING_SYNC_STATE_URL": "postgresql://me@127.0.0.1:9/db"}
+    done = run("runs", env=env)
+    assert done.returncode == 2
+    assert "pip install 'offering-sync[postgres]'" in one_sentence(done)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,13 @@ def test_the_wheel_installs_beside_a_project_with_its_own_connectors_and_flows(t
                            timeout=600)
     assert built.returncode == 0, built.stderr
     (wheel,) = wheels.glob("offering_sync-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        meta = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "offering_sync/py.typed" in names  # type checkers read our hints
+    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE")
+               for n in names), names
+    assert "Apache-2.0" in meta and "Provides-Extra: postgres" in meta
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"

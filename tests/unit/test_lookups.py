@@ -72,7 +72,7 @@ def test_no_match_is_an_invalid_record_naming_the_lookup_and_the_value():
     message = str(info.value)
     assert "field 'session'" in message
     assert "lookup AcademicSession where ClassStartDate <= value and ClassEndDate >= value" in message
-    assert "no AcademicSession matches 2031-03-01T00:00:00+00:00" in message
+    assert "no AcademicSession matches this value (value: 2031-03-01T00:00:00+00:00)" in message
 
 
 def test_the_fallback_key_and_then_no_fallback():
@@ -80,7 +80,7 @@ def test_the_fallback_key_and_then_no_fallback():
     assert fn(record(course="NOT-IN-ORG"))["course"] == "0vY0000000000DEFAA"
     strict = MAPPING.replace(" fallback: %s,\n                          ", "")
     fn, _ = compiled(strict)
-    with pytest.raises(InvalidRecord, match="no LearningCourse matches NOT-IN-ORG"):
+    with pytest.raises(InvalidRecord, match="no LearningCourse matches this value .value: 'NOT-IN-ORG'"):
         fn(record(course="NOT-IN-ORG"))
 
 
