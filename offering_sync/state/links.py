@@ -88,6 +88,26 @@ class LinksMixin(LocksMixin):
                     found[row["source_id"]] = _link(row)
         return found
 
+    def links_by_target(self, source: str, target: str,
+                        target_ids: Iterable[str]) -> dict[str, Link]:
+        """``target_id → Link`` for the given target records that we created or adopted.
+
+        One pass over the pipeline's links (there is no index on target ids; reconcile, the
+        caller, reads both systems whole anyway).
+        """
+        wanted = set(target_ids)
+        found: dict[str, Link] = {}
+        if not wanted:
+            return found
+        with self._tx() as conn:
+            rows = conn.execution_options(yield_per=5000).execute(select(links).where(
+                links.c.source_system == source, links.c.target_system == target,
+                links.c.target_id.is_not(None))).mappings()
+            for row in rows:
+                if row["target_id"] in wanted:
+                    found[row["target_id"]] = _link(row)
+        return found
+
     def links_by_external(self, source: str, target: str,
                           external_ids: Iterable[str]) -> dict[str, str]:
         """``external_id → source_id`` for the given external ids that are linked already."""

@@ -256,3 +256,27 @@ def test_reconcile_prints_ids_never_nan(live_env, tmp_path):
     by_status = {r["status"]: r for r in body["rows"]}
     assert by_status["missing"]["target_id"] is None and by_status["missing"]["source_id"]
     assert by_status["extra"]["source_id"] is None and by_status["extra"]["target_id"]
+
+
+def test_reconcile_fix_repairs_in_one_run_and_prints_one_json_document(live_env):
+    env, _catalog, sf_app = live_env
+    assert run(*SYNC, env=env).returncode == 0
+    offerings = sf_app.state.org.offerings
+    del offerings[sorted(offerings)[0]]  # deleted by hand in Salesforce
+    salesforce.seed(sf_app, 1)  # the target's own: never touched
+    own = {k: dict(v) for k, v in offerings.items()}
+    bad = run("reconcile", "--source", "digitalchalk", "--target", "salesforce", "--fix",
+              "--on-delete", "archive", env=env)
+    assert bad.returncode == 2 and "--on-delete 'archive' is not one of report, deactivate, " \
+        "delete" in bad.stderr and "Traceback" not in bad.stderr
+    done = run("reconcile", "--source", "digitalchalk", "--target", "salesforce", "--fix",
+               "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)  # one document: the report and what the fix did
+    assert (body["missing"], body["extra"]) == (1, 1)
+    fixed = body["fix"]  # an upsert by external ID: Salesforce may call it either
+    assert (fixed["created"] + fixed["updated"], fixed["status"]) == (1, "succeeded"), fixed
+    assert len(offerings) == 41 and all(offerings[k] == v for k, v in own.items())
+    again = json.loads(run("reconcile", "--source", "digitalchalk", "--target", "salesforce",
+                           "--json", env=env).stdout)
+    assert (again["ok"], again["missing"], again["extra"]) == (40, 0, 1)
