@@ -2,7 +2,8 @@
 
 The benchmark runs every sync here so that memory starts clean and ``getrusage`` counts this
 sync's CPU and nothing else (the emulators and the Prefect server are other processes). The
-argument is a JSON object: ``mode`` is ``engine`` (the plain engine), ``flow`` (the shipped
+argument is a JSON object: ``mode`` is ``engine`` (the plain engine; ``"sync_log": false`` drops
+the per-record log rows, to measure what they cost), ``flow`` (the shipped
 ``sync-offerings`` flow) or ``tasks`` (a bench flow with one Prefect task around every ``every``-th
 batch, to measure what a task costs); ``profile`` names a file for an all-thread cProfile.
 Connection settings come from the environment. Prints one JSON line.
@@ -26,11 +27,14 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _engine() -> Callable[[], dict[str, Any]]:
+def _engine(sync_log: bool = True) -> Callable[[], dict[str, Any]]:
     from offering_sync.app.compose import build_pipeline
     from offering_sync.engine import sync_pipeline
     from offering_sync.settings import CoreSettings
     from offering_sync.state import StateStore
+
+    if not sync_log:  # what the per-record sync log costs: the same run without its rows
+        _drop_sync_log(StateStore)
 
     settings = CoreSettings()
     pipeline = build_pipeline("digitalchalk", "salesforce", settings)
@@ -45,6 +49,16 @@ def _engine() -> Callable[[], dict[str, Any]]:
             store.close()
 
     return run
+
+
+def _drop_sync_log(store_class: Any) -> None:
+    """Make ``record_batch`` write everything but the sync-log rows (a bench-only switch)."""
+    commit = store_class.record_batch
+
+    def without_log(self: Any, **kwargs: Any) -> None:
+        commit(self, **{**kwargs, "log": ()})
+
+    store_class.record_batch = without_log
 
 
 def _warm_prefect() -> None:
@@ -115,7 +129,7 @@ def main() -> None:
     spec: dict[str, Any] = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     mode = spec.get("mode", "engine")
     if mode == "engine":
-        run = _engine()
+        run = _engine(sync_log=bool(spec.get("sync_log", True)))
     elif mode == "flow":
         run = _flow()
     elif mode == "tasks":

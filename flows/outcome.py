@@ -52,9 +52,10 @@ def final_state(summary: dict[str, Any]) -> State[Any]:
         message = (f"{prefix}{failed:,} of {extracted:,} records failed, over the failure "
                    f"ratio ({note or 'see dead letters'}): {text}")
         return Failed(message=message, data=RunFailed(message))
-    if failed or summary.get("status") != "succeeded":
+    standing = counts.get("still_failing", 0)  # skipped: their earlier failure stands
+    if failed or standing or summary.get("status") != "succeeded":
         why = f"{note}; " if note else ""
         return Completed(name=WITH_FAILURES, data=summary,
-                         message=f"{prefix}{why}{failed:,} of {extracted:,} records failed: see "
-                         f"dead letters. {text}")
+                         message=f"{prefix}{why}{failed + standing:,} of {extracted:,} records "
+                         f"failed: see dead letters. {text}")
     return Completed(message=f"{prefix}{text}", data=summary)

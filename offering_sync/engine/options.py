@@ -24,7 +24,8 @@ class Counts:
     """Per-run totals.
 
     ``extracted == created + updated + adopted + unchanged + skipped + failed`` at the end;
-    ``conflicts`` and ``retried`` say more about some of those records, and
+    ``conflicts``, ``retried`` and ``still_failing`` (skipped because an earlier failure
+    stands: same content, backing off or parked) say more about some of those records, and
     ``missing_in_source``/``deactivated``/``deleted`` about linked records the source no
     longer lists.
     """
@@ -41,6 +42,7 @@ class Counts:
     missing_in_source: int = 0
     deactivated: int = 0
     deleted: int = 0
+    still_failing: int = 0
     source_total: int | None = field(default=None, compare=False)
     """The source's own count of its listing, when it gives one (progress, not a total)."""
 
@@ -136,8 +138,12 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        """True when every extracted record was loaded, unchanged or deliberately skipped."""
-        return self.status == "succeeded" and self.counts.failed == 0
+        """True when every extracted record was loaded, unchanged or deliberately skipped.
+
+        A record skipped because its earlier failure stands is not loaded: not ok.
+        """
+        return (self.status == "succeeded" and self.counts.failed == 0
+                and self.counts.still_failing == 0)
 
     @property
     def rate(self) -> float:

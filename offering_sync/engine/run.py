@@ -209,6 +209,16 @@ class _Run(RunState):
                         page.total)
         ids = [i for r in page.records if (i := _id_of(r, id_field)) is not None
                and len(i) <= _ID_CHARS and "\x00" not in i]  # others fail validation below
+        echoes = self.store.written_by(self.p.source.system, self.p.target.system, ids) \
+            if ids else set()
+        if echoes:  # a two-way sync: what the reverse pipeline wrote here goes back nowhere
+            page = Page([r for r in page.records if _id_of(r, id_field) not in echoes],
+                        page.checkpoint, page.bad, page.total)
+            ids = [i for i in ids if i not in echoes]
+            self.add("extracted", len(echoes))
+            self.add("skipped", len(echoes))
+            self.log.debug("page %d: %d records are copies written by %s → %s; skipped",
+                           number, len(echoes), self.p.target.system, self.p.source.system)
         links = self.store.links_for(self.p.source.system, self.p.target.system, ids)
         open_failures = self.store.open_failures(self.name, ids) if self.open_failures else {}
         if self.tracks_seen and not self.opt.dry_run:
@@ -248,16 +258,13 @@ class _Run(RunState):
         digest_of_raw: str | None = None
         if dead is not None and self.opt.mode != "retry":  # an operator's retry tries them all
             if dead.parked:
-                self.add("skipped")
-                return "skipped"
+                return self._still_failing()
             if dead.stage in _MAP_STAGES:
                 digest_of_raw = raw_hash(raw)
                 if digest_of_raw == dead.raw_hash:  # same content, same failure: don't hammer
-                    self.add("skipped")
-                    return "skipped"
+                    return self._still_failing()
             elif dead.retry_at_run is not None and dead.retry_at_run > self.run_number:
-                self.add("skipped")
-                return "skipped"
+                return self._still_failing()
         if dead is not None:
             self.add("retried")
         version = self._source_version(raw)
@@ -286,6 +293,12 @@ class _Run(RunState):
             return "unchanged"
         self.pending[action == "update"][item.source_id] = item
         return action
+
+    def _still_failing(self) -> str:
+        """Skip a record whose earlier failure stands; the run still says it is not loaded."""
+        self.add("skipped")
+        self.add("still_failing")
+        return "skipped"
 
     def _source_version(self, raw: Raw) -> str | None:
         """The source's change marker for this record, tied to the mappings in use."""

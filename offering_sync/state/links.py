@@ -90,23 +90,25 @@ class LinksMixin(LocksMixin):
 
     def links_by_target(self, source: str, target: str,
                         target_ids: Iterable[str]) -> dict[str, Link]:
-        """``target_id → Link`` for the given target records that we created or adopted.
-
-        One pass over the pipeline's links (there is no index on target ids; reconcile, the
-        caller, reads both systems whole anyway).
-        """
-        wanted = set(target_ids)
+        """``target_id → Link`` for the given target records that we created or adopted."""
+        ids = list(dict.fromkeys(target_ids))
         found: dict[str, Link] = {}
-        if not wanted:
-            return found
         with self._tx() as conn:
-            rows = conn.execution_options(yield_per=5000).execute(select(links).where(
-                links.c.source_system == source, links.c.target_system == target,
-                links.c.target_id.is_not(None))).mappings()
-            for row in rows:
-                if row["target_id"] in wanted:
+            for chunk in chunks(ids):
+                rows = conn.execute(select(links).where(
+                    links.c.source_system == source, links.c.target_system == target,
+                    links.c.target_id.in_(chunk))).mappings()
+                for row in rows:
                     found[row["target_id"]] = _link(row)
         return found
+
+    def written_by(self, source: str, target: str, ids: Sequence[str]) -> set[str]:
+        """The records among ``ids`` of ``source`` that the reverse pipeline wrote there.
+
+        In a two-way sync (``source → target`` and ``target → source``) they are copies of the
+        target's own offerings: sending them back would create each offering again, for ever.
+        """
+        return set(self.links_by_target(target, source, ids))
 
     def links_by_external(self, source: str, target: str,
                           external_ids: Iterable[str]) -> dict[str, str]:

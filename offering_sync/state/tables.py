@@ -63,6 +63,7 @@ links = Table(
     Column("state", String(16), nullable=False, default="active"),
     Index("ix_record_links_external", "source_system", "target_system", "external_id",
           unique=True),
+    Index("ix_record_links_target", "source_system", "target_system", "target_id"),
 )
 
 dead_letters = Table(

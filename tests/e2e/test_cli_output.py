@@ -280,3 +280,17 @@ def test_reconcile_fix_repairs_in_one_run_and_prints_one_json_document(live_env)
     again = json.loads(run("reconcile", "--source", "digitalchalk", "--target", "salesforce",
                            "--json", env=env).stdout)
     assert (again["ok"], again["missing"], again["extra"]) == (40, 0, 1)
+
+
+def test_a_record_that_still_fails_keeps_the_exit_status_at_1(live_env):
+    """An unchanged bad record is skipped by later runs (not hammered), yet it is not loaded:
+    the run says so and exits 1, as the README's exit status promises."""
+    env, catalog, _sf = live_env
+    catalog.edit(catalog.offering_id(3), {"beginDate": "not a date"})
+    assert run(*SYNC, env=env).returncode == 1
+    again = run(*SYNC, "--json", env=env)
+    body = json.loads(again.stdout)
+    assert (body["failed"], body["skipped"], body["still_failing"]) == (0, 1, 1)
+    assert again.returncode == 1
+    shown = run(*SYNC, env=env)
+    assert shown.returncode == 1 and "Some records were not synced" in shown.stderr

@@ -105,7 +105,9 @@ def test_a_pipeline_needs_only_the_crosswalk_tables_its_own_files_use(live_env, 
     only_salesforce = run("mappings", "check", "digitalchalk:salesforce", env=mine)
     assert only_salesforce.returncode == 0, only_salesforce.stderr
     assert "rhythm" not in only_salesforce.stdout
-    assert "  crosswalk salesforce_academic_sessions:" in only_salesforce.stdout
+    # The Salesforce mapping resolves its references by lookups in the org: the crosswalk
+    # tables of the same name only override, so none is required here.
+    assert "crosswalk" not in only_salesforce.stdout
 
     synced = run(*SYNC, "--json", env=mine)
     assert synced.returncode == 0, synced.stderr

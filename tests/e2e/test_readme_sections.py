@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from offering_sync.connectors import MAPPINGS_DIR
 from offering_sync.state import StateStore
@@ -56,34 +55,34 @@ def in_bash(script: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, capture_output=True, text=True, timeout=180)
 
 
-def _missing_token(env, tmp_path):
+def _missing_token(env, tmp_path, sf_app):
     return run(*SYNC, env={**env, "OFFERING_SYNC_DIGITALCHALK_TOKEN": ""})
 
 
-def _bad_setting(env, tmp_path):
+def _bad_setting(env, tmp_path, sf_app):
     return run(*SYNC, env={**env, "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "abc"})
 
 
-def _unreachable(env, tmp_path):
+def _unreachable(env, tmp_path, sf_app):
     from offering_sync.emulators.server import free_port
 
     return run(*SYNC, env={**env, "OFFERING_SYNC_DIGITALCHALK_BASE_URL":
                            f"http://127.0.0.1:{free_port()}/dc/api/v5"})
 
 
-def _wrong_token(env, tmp_path):
+def _wrong_token(env, tmp_path, sf_app):
     return run(*SYNC, env={**env, "OFFERING_SYNC_DIGITALCHALK_TOKEN": "not-the-token"})
 
 
-def _read_only_target(env, tmp_path):
+def _read_only_target(env, tmp_path, sf_app):
     return run("sync", "--source", "salesforce", "--target", "digitalchalk", env=env)
 
 
-def _postgres_scheme(env, tmp_path):
+def _postgres_scheme(env, tmp_path, sf_app):
     return run("runs", env={**env, "OFFERING_SYNC_STATE_URL": "postgres://me@127.0.0.1/db"})
 
 
-def _mapping_mistake(env, tmp_path):
+def _mapping_mistake(env, tmp_path, sf_app):
     mine = tmp_path / "my-mappings"
     mine.mkdir()
     name = "canonical_to_salesforce.yaml"
@@ -92,19 +91,22 @@ def _mapping_mistake(env, tmp_path):
     return run(*SYNC, env={**env, "OFFERING_SYNC_MAPPINGS_DIR": str(mine)})
 
 
-def _missing_crosswalk_entry(env, tmp_path):
-    crosswalks = tmp_path / "crosswalks.yaml"
-    crosswalks.write_text('salesforce_academic_sessions:\n  "1999": 0vcxx0000000099AAA\n')
-    return run(*SYNC, env={**env, "OFFERING_SYNC_CROSSWALKS_FILE": str(crosswalks)})
+def _no_session_in_the_org(env, tmp_path, sf_app):
+    """The org has no AcademicSession spanning the offerings' starts; returns what it had."""
+    sessions = dict(sf_app.state.org.sessions)
+    sf_app.state.org.sessions.clear()
+    done = run(*SYNC, env=env)
+    done.sessions = sessions  # type: ignore[attr-defined]
+    return done
 
 
-def _lock_held(env, tmp_path):
+def _lock_held(env, tmp_path, sf_app):
     store = StateStore(env["OFFERING_SYNC_STATE_URL"])
     store.acquire_lock("digitalchalk->salesforce", "someone-else", ttl_seconds=300)
     return run(*SYNC, env=env)
 
 
-def _unquoted_arrow(env, tmp_path):
+def _unquoted_arrow(env, tmp_path, sf_app):
     StateStore(env["OFFERING_SYNC_STATE_URL"]).start_run(
         "digitalchalk->salesforce", "digitalchalk", "salesforce", "incremental", {})
     done = in_bash("offering-sync dead-letters list --pipeline digitalchalk->salesforce", env,
@@ -115,7 +117,7 @@ def _unquoted_arrow(env, tmp_path):
 
 SCENARIOS = {1: _missing_token, 2: _bad_setting, 3: _unreachable, 4: _wrong_token,
              5: _read_only_target, 6: _postgres_scheme, 7: _mapping_mistake,
-             8: _missing_crosswalk_entry, 9: _lock_held, 10: _unquoted_arrow}
+             8: _no_session_in_the_org, 9: _lock_held, 10: _unquoted_arrow}
 
 
 def test_troubleshooting_lists_the_ten_errors():
@@ -126,8 +128,8 @@ def test_troubleshooting_lists_the_ten_errors():
                          ids=lambda v: str(v) if isinstance(v, int) else None)
 def test_each_troubleshooting_row_is_what_the_command_prints(live_env, tmp_path, number,
                                                              quoted, status):
-    env, _catalog, _sf = live_env
-    done = SCENARIOS[number](env, tmp_path)
+    env, _catalog, sf_app = live_env
+    done = SCENARIOS[number](env, tmp_path, sf_app)
     printed = done.stdout + done.stderr
     assert "Traceback" not in printed
     assert matches(quoted, printed), f"row {number} quotes {quoted!r}; the command printed:\n" \
@@ -140,7 +142,7 @@ def test_each_troubleshooting_row_is_what_the_command_prints(live_env, tmp_path,
 
 def test_the_fixes_the_table_gives_work(live_env, tmp_path):
     """Rows 5, 8 and 10: the command each fix names does what the row says."""
-    env, _catalog, _sf = live_env
+    env, _catalog, sf_app = live_env
     rows = {number: line for line in section("Troubleshooting").splitlines()
             if (number := line.split("|")[1].strip() if line.startswith("| ") else "")}
     assert "`offering-sync systems`" in rows["5"]
@@ -149,12 +151,10 @@ def test_the_fixes_the_table_gives_work(live_env, tmp_path):
     assert listed["digitalchalk"] == ["source"]
 
     assert "`offering-sync dead-letters retry`" in rows["8"]
-    assert _missing_crosswalk_entry(env, tmp_path).returncode == 1
-    crosswalks = tmp_path / "crosswalks.yaml"  # the fix: the org's session for each year
-    sessions = yaml.safe_load((MAPPINGS_DIR / "crosswalks.yaml").read_text())[
-        "salesforce_academic_sessions"]  # the ids the emulated org holds
-    crosswalks.write_text(yaml.safe_dump({"salesforce_academic_sessions": sessions}))
-    fixed = {**env, "OFFERING_SYNC_CROSSWALKS_FILE": str(crosswalks)}
+    failed = _no_session_in_the_org(env, tmp_path, sf_app)
+    assert failed.returncode == 1
+    sf_app.state.org.sessions.update(failed.sessions)  # the fix: the sessions exist in the org
+    fixed = env
     retried = run("dead-letters", "retry", "--json", env=fixed)
     assert retried.returncode == 0, retried.stderr
     assert json.loads(retried.stdout)[0]["created"] == 40
@@ -192,7 +192,7 @@ def test_customising_mappings_runs_as_written_and_the_edit_reaches_salesforce(li
     text = " ".join(checked.stdout.split())
     assert f"canonical → salesforce: {edited} (yours)" in text
     assert "digitalchalk → canonical:" in text and "(bundled)" in text
-    assert "crosswalk salesforce_academic_sessions:" in text
+    assert "crosswalk salesforce" not in text  # Salesforce: references come from org lookups
     assert text.count("canonical → salesforce") == 2  # once per check: all, then the pipeline
     assert "rhythm" not in text.split("canonical → salesforce", 2)[2]  # the pipeline's only
 

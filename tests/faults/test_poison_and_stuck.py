@@ -153,6 +153,7 @@ def test_an_explicit_retry_tries_parked_and_unchanged_records_too(sqlite_url):
     assert dead.parked  # one attempt allowed: parked at once
     again = sync_pipeline(world.pipeline(), store, options)
     assert (again.counts.skipped, again.counts.failed) == (1, 0)
+    assert again.counts.still_failing == 1 and not again.ok  # skipped is not loaded
     (retry,) = retry_dead_letters(store, lambda s, t: world.pipeline())
     assert retry.counts.failed == 1  # tried again, still bad: one open dead letter
     assert len(store.dead_letters()) == 1

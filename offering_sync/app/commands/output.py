@@ -107,8 +107,9 @@ def finish(summary: dict[str, Any], as_json: bool) -> None:
             out.print(failures_table(groups))
         if summary.get("message"):
             out.print(f"[yellow]{escape(str(summary['message']))}[/]", highlight=False)
-    ok = summary.get("status") == "succeeded" and not summary.get("failed")
-    if not ok and not as_json and summary.get("failed"):
+    ok = (summary.get("status") == "succeeded" and not summary.get("failed")
+          and not summary.get("still_failing"))
+    if not ok and not as_json and (summary.get("failed") or summary.get("still_failing")):
         pipeline = str(summary.get("pipeline", "")).replace("->", ":")
         err.print("[red]Some records were not synced: see `offering-sync dead-letters list "
                   f"--pipeline {pipeline}`.[/]", highlight=False)
