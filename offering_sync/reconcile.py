@@ -114,8 +114,9 @@ def reconcile(pipeline: Pipeline, target_to_canonical: CompiledMapping, target_r
     read: set[str] = set()  # every source id listed, even one that does not map: not gone
     source = _side(pipeline.source.pages(), pipeline.to_canonical, pipeline.source.id_field,
                    compared, _reporting(progress, pipeline.source.system), read)
+    listed: set[str] = set()  # every target id listed, even one that does not map back
     target = _side(target_reader.pages(), target_to_canonical, target_reader.id_field, compared,
-                   _reporting(progress, pipeline.target.system))
+                   _reporting(progress, pipeline.target.system), listed)
     links = store.links_for(pipeline.source.system, pipeline.target.system, list(source["_id"]))
     source["target_id"] = pd.Series([links[s].target_id if s in links else None
                                      for s in source["_id"]], index=source.index, dtype=object)
@@ -132,6 +133,10 @@ def reconcile(pipeline: Pipeline, target_to_canonical: CompiledMapping, target_r
         source_id, target_id = _text(row.get("_id_s")), _text(row.get("_id_t"))
         status = ("missing" if row["_merge"] == "left_only" else
                   "drifted" if drifted else "ok")
+        linked_to = _text(row.get("target_id"))
+        if status == "missing" and linked_to in listed:  # there, but edited past mapping back
+            status, target_id = "drifted", linked_to
+            drifted = ["(the target's record no longer maps back to an offering)"]
         if row["_merge"] == "right_only":
             link = ours.get(target_id or "")
             status = "extra"  # the target's own record, or one whose source does not map

@@ -128,3 +128,17 @@ def test_fix_refuses_what_looks_like_an_outage(sqlite_url):
     with pytest.raises(MassDeleteRefused, match="OFFERING_SYNC_MAX_DELETE_RATIO"):
         repair(pair.store, pair.parts()[0], report, CoreSettings().options(on_delete="delete"))
     assert len(pair.target.stored()) == 20 and pair.inactive() == set()
+
+
+def test_a_target_record_edited_past_mapping_back_is_drifted_not_missing(sqlite_url):
+    """Found by an outside tester: an offering edited in the target into something the mapping
+    back refuses was reported ``missing`` although it is there."""
+    pair = SpToSalesforce(sqlite_url, 5)
+    sync_pipeline(pair.parts()[0], pair.store)
+    sid = sorted(pair.source.stored())[0]
+    target_id = pair.store.links_for("smarterproctoring", "salesforce", [sid])[sid].target_id
+    pair.target.app.state.org.offerings[target_id]["startDate"] = "not a date"
+    report = pair.report()
+    assert (report.counts["missing"], report.counts["drifted"]) == (0, 1)
+    row = report.frame.set_index("source_id").loc[sid]
+    assert row["target_id"] == target_id and "no longer maps back" in row["fields"]
