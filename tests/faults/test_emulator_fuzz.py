@@ -11,13 +11,6 @@ from hypothesis import strategies as st
 
 from offering_sync.emulators import digitalchalk, salesforce
 
-# Hypothesis warns when the global ``random`` state moves while it draws. In the full suite a
-# background thread of another test (Prefect's services, tenacity's jitter) can move it; with
-# warnings as errors that turned into a flaky failure of examples that had passed. Our own code
-# draws only from seeded ``random.Random`` instances, so the warning is not about us.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module inside strategies")
-
 DC = TestClient(digitalchalk.create_app(digitalchalk.Catalog(30)), raise_server_exceptions=True)
 DC_AUTH = {"Authorization": f"Bearer {digitalchalk.DEFAULT_TOKEN}"}
 SF_APP = salesforce.create_app(static_tokens=("fuzz-token",))
