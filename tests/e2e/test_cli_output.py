@@ -294,3 +294,20 @@ def test_a_record_that_still_fails_keeps_the_exit_status_at_1(live_env):
     assert again.returncode == 1
     shown = run(*SYNC, env=env)
     assert shown.returncode == 1 and "Some records were not synced" in shown.stderr
+
+
+def test_runs_say_how_many_offerings_were_gone_from_the_source_and_what_was_done(tmp_path):
+    env = {**os.environ, "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}"}
+    store = StateStore(env["OFFERING_SYNC_STATE_URL"])
+    for counts in ({"extracted": 95, "unchanged": 95, "missing_in_source": 5},
+                   {"extracted": 95, "unchanged": 95, "missing_in_source": 5, "deactivated": 5}):
+        run_id = store.start_run("smarterproctoring->salesforce", "smarterproctoring",
+                                 "salesforce", "full", {})
+        store.finish_run(run_id, "succeeded", counts)
+    wide = run("runs", env={**env, "COLUMNS": "200"})
+    assert "gone from source" in wide.stdout
+    cells = [line.split("│")[-2].strip() for line in wide.stdout.splitlines()
+             if "succeeded" in line]
+    assert cells == ["5 (5 deactivated)", "5"]  # newest first
+    listed = json.loads(run("runs", "--json", env=env).stdout)
+    assert [(r["missing_in_source"], r.get("deactivated")) for r in listed] == [(5, 5), (5, None)]

@@ -44,6 +44,8 @@ def runs(limit: Annotated[int, typer.Option(min=1, help="How many runs to show."
     out.print(f"runs ({len(rows)} newest)", highlight=False)
     for r in rows:
         counts = " · ".join(f"{r.counts.get(k, 0):,} {k}" for k in COUNT_COLUMNS)
+        if _gone(r):
+            counts += f" · {_gone(r)} gone from source"
         out.print(f"{r.id[:8]}  {r.pipeline}  {r.mode}  {r.status}\n"
                   f"  started {r.started_at:%Y-%m-%d %H:%M:%S} UTC, duration "
                   f"{duration(r.seconds)}: {counts}", highlight=False, markup=False)
@@ -59,11 +61,24 @@ def _runs_table(rows: list[Any]) -> Table:
     table.add_column("duration", justify="right", no_wrap=True)
     for column in COUNT_COLUMNS:
         table.add_column(column, justify="right", no_wrap=True)
+    gone = any(_gone(r) for r in rows)
+    if gone:  # only when some run met offerings the source no longer lists
+        table.add_column("gone from source", no_wrap=True)
     for r in rows:
         table.add_row(r.id[:8], r.pipeline, r.mode, r.status,
                       f"{r.started_at:%Y-%m-%d %H:%M:%S}", duration(r.seconds),
-                      *(f"{r.counts.get(k, 0):,}" for k in COUNT_COLUMNS))
+                      *(f"{r.counts.get(k, 0):,}" for k in COUNT_COLUMNS),
+                      *([_gone(r)] if gone else []))
     return table
+
+
+def _gone(run: Any) -> str:
+    """``5 (5 deactivated)``: linked offerings the source no longer lists, and what was done."""
+    missing = int(run.details.get("missing_in_source") or 0)
+    if not missing:
+        return ""
+    done = [f"{n:,} {k}" for k in ("deactivated", "deleted") if (n := run.details.get(k))]
+    return f"{missing:,}" + (f" ({', '.join(done)})" if done else "")
 
 
 def history(
