@@ -60,7 +60,8 @@ RECORD_FIELDS = frozenset({
 LIST_FIELDS = ("id", "name", "description", "short_description", "course_id", "type",
                "start_date", "end_date", "timezone", "capacity_options", "training_location_id",
                "instructor_id", "additional_instructor_ids", "address", "custom_field_values",
-               "sys_external_id", "sys_created_at", "sys_last_modified_at", "sys_version")
+               "publish_to_portal", "sys_external_id", "sys_created_at", "sys_last_modified_at",
+               "sys_version")
 """What the listing asks for (``fields``): what rhythm_to_canonical.yaml reads, plus the version
 and modification time a run needs to skip unchanged records (a test keeps the two in step)."""
 PAYLOAD_FIELDS = RECORD_FIELDS - {"id", "sys_created_at", "sys_last_modified_at", "sys_version",

@@ -102,3 +102,30 @@ def test_an_incremental_read_never_counts_anything_missing(sqlite_url):
     stored.pop(sorted(stored)[0])
     assert pair.sync(on_delete="delete").counts.missing_in_source == 0  # a window, not all
     assert pair.sync(full_refresh=True).counts.missing_in_source == 1
+
+
+def test_an_offering_unpublished_in_rhythm_is_inactive_in_salesforce_and_back_when_republished(
+        sqlite_url):
+    """The source's own signal counts too: Rhythm's publish_to_portal=false (what our own
+    deactivate sets there) makes the Salesforce offering inactive, whatever the delete policy."""
+    from datetime import UTC, datetime
+
+    pair = Pair("rhythm", "salesforce", sqlite_url, records=10)
+    assert pair.sync().counts.created == 10
+    records = pair.source.app.state.tenant.records
+    active = {s for s in records if active_in(pair, s)}
+    assert active == {s for s, r in records.items() if r.get("publish_to_portal") is not False}
+    sid = sorted(active)[0]
+    record = records[sid]
+
+    def publish(value: bool) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        record.update(publish_to_portal=value, sys_version=record["sys_version"] + 1,
+                      sys_last_modified_at=stamp)
+
+    publish(False)
+    summary = pair.sync()
+    assert (summary.counts.updated, summary.counts.deactivated) == (1, 0)
+    assert {s for s in records if active_in(pair, s)} == active - {sid}  # only that one
+    publish(True)
+    assert pair.sync().counts.updated == 1 and active_in(pair, sid)
