@@ -136,10 +136,13 @@ _EDITABLE = {"Name": "courseOfferingName", "IsActive": "isActive", "Description"
               status_code=204)
 async def update_offering(version: Version, offering_id: str, request: Request,
                           _session: Session) -> Response:
-    """SObject REST update (api_rest resources_sobject_retrieve, PATCH): what a person's edit
-    in the org does. [C] 204 on success, 404 NOT_FOUND, 400 ``INVALID_FIELD`` for a field the
-    object lacks; only the fields sent change and ``SystemModstamp`` moves on (platform-wide).
-    [I] Only the fields listed in ``_EDITABLE`` are emulated."""
+    """SObject REST update: what a person's edit in the org does.
+
+    [C] api_rest resources_sobject_retrieve (PATCH): 204 on success, 404 NOT_FOUND, 400
+    ``INVALID_FIELD`` for a field the object lacks; only the fields sent change, and
+    ``SystemModstamp`` moves on (a system field set on every change). [I] Only the fields in
+    ``_EDITABLE`` are emulated.
+    """
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError, RecursionError):
