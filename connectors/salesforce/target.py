@@ -145,7 +145,7 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
         results = self._post_only(batch, overwrite)
         try:  # remember each record's stamp after our write, for the next conflict check
             stamps = self._stamps(r.target_id for r in results)
-        except (Rejected, TransientError):
+        except (Rejected, TransientError, QuotaExhausted):
             stamps = {}  # written all the same; without a stamp the next update is not checked
         return [replace(r, target_version=stamps.get(_short(r.target_id)))
                 if r.target_id else r for r in results]
