@@ -1,21 +1,24 @@
 """Field ownership on update: write only what the mapping owns, keep everything else.
 
+Also the conflict rule every target applies the same way (``on_conflict``).
+
 Targets whose update replaces the whole record (Rhythm PUT, SmarterProctoring PUT) read the
 current record and ``overlay`` our fields on it; targets that update field by field (the
 Salesforce bulk POST) send ``for_update``'s payload, which drops ``keep`` fields. A field our
 payload does not carry is never cleared: a source with no value for it does not erase what an
-administrator typed in the target.
+administrator typed in the target. Nor does a value that only came from the mapping's
+``default`` (``defaulted``): it fills a field on create, and an update treats it as ``keep``.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from offering_sync.records import FieldOwnership
+from offering_sync.records import FieldOwnership, LoadResult, WritePolicy, WriteRequest
 
-__all__ = ["for_update", "overlay"]
+__all__ = ["for_update", "on_conflict", "overlay"]
 
 _ABSENT = object()
 
@@ -51,20 +54,22 @@ def _merge(theirs: Any, ours: Any, before: Any) -> Any:
 
 def overlay(current: Mapping[str, Any], ours: Mapping[str, Any],
             ownership: Mapping[str, FieldOwnership],
-            previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            previous: Mapping[str, Any] | None = None,
+            defaulted: Collection[str] = ()) -> dict[str, Any]:
     """``current`` with our owned fields written over it; nothing else changes.
 
     ``ownership`` names the fields the mapping produces (dotted paths); a path our payload does
     not carry is left as the target has it. ``previous`` is what we last wrote, so a ``merge``
     list drops our own old items (a renamed offering stops matching its old title) while the
-    target's own stay.
+    target's own stay. ``defaulted`` paths hold the mapping's default, not a source value:
+    they are set only where the target has no value (as ``keep``).
     """
     body = copy.deepcopy(dict(current))
     for path in _paths(ours, ownership):
         value = _get(ours, path)
         if value is _ABSENT:
             continue
-        rule = ownership.get(path, "overwrite")
+        rule = "keep" if path in defaulted else ownership.get(path, "overwrite")
         if rule == "keep":
             if _get(body, path) is _ABSENT:
                 _set(body, path, copy.deepcopy(value))
@@ -78,13 +83,14 @@ def overlay(current: Mapping[str, Any], ours: Mapping[str, Any],
     return body
 
 
-def for_update(ours: Mapping[str, Any],
-               ownership: Mapping[str, FieldOwnership]) -> dict[str, Any]:
-    """Our payload without the fields that are ours only on create (``keep``)."""
+def for_update(ours: Mapping[str, Any], ownership: Mapping[str, FieldOwnership],
+               defaulted: Collection[str] = ()) -> dict[str, Any]:
+    """Our payload without the fields that are ours on create only.
+
+    Those are the ``keep`` fields and the ones holding only the mapping's default (``defaulted``).
+    """
     body = copy.deepcopy(dict(ours))
-    for path, rule in ownership.items():
-        if rule != "keep":
-            continue
+    for path in [*(p for p, rule in ownership.items() if rule == "keep"), *defaulted]:
         keys = path.split(".")
         node: Any = body
         for key in keys[:-1]:
@@ -92,6 +98,25 @@ def for_update(ours: Mapping[str, Any],
         if isinstance(node, dict):
             node.pop(keys[-1], None)
     return body
+
+
+def on_conflict(request: WriteRequest, target_id: str, version: str | None,
+                policy: WritePolicy, system: str) -> LoadResult | None:
+    """The policy's answer for a record changed in the target since our last write.
+
+    Its version differs from ``request.target_version``. Returns the result to give instead of
+    writing, or ``None`` to write anyway (``source-wins``; the caller marks it ``conflict``).
+    """
+    what = (f"changed in {system} since our last write (version "
+            f"{request.target_version} → {version})")
+    if policy.on_conflict == "target-wins":
+        return LoadResult(request.key, ok=True, target_id=target_id, action="skipped",
+                          conflict="changed", target_version=version)
+    if policy.on_conflict == "dead-letter":
+        return LoadResult(request.key, ok=False, target_id=target_id, conflict="changed",
+                          target_version=version,
+                          errors=((None, f"{what}; the policy asks a human to decide"),))
+    return None  # source-wins: write, and say so
 
 
 def _paths(ours: Mapping[str, Any], ownership: Mapping[str, FieldOwnership]) -> list[str]:

@@ -51,7 +51,8 @@ class WritePolicy:
 
     Fields not named in ``ownership`` belong to the target and must survive every update.
     ``keep`` fields are written on create only; ``merge`` lists keep the target's items and
-    add ours; ``overwrite`` fields are ours.
+    add ours; ``overwrite`` fields are ours, except where a request's value is only the
+    mapping's default (``WriteRequest.defaulted``): that is treated as ``keep``.
     """
 
     ownership: Mapping[str, FieldOwnership] = field(default_factory=dict)
@@ -85,6 +86,9 @@ class WriteRequest:
     previous: Mapping[str, Any] | None = None
     """What we last wrote, where a ``merge`` field needs it: our old list items that we no
     longer send are taken out, the target's own stay."""
+    defaulted: tuple[str, ...] = ()
+    """Payload fields holding the mapping's ``default`` (the source had no value): written on
+    create, and on update only where the target has no value of its own."""
 
 
 @dataclass(frozen=True, slots=True)

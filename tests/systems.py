@@ -125,6 +125,13 @@ class System:
             self.app.state.install.offerings[record_id].update(
                 title=title, editDate=stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
 
+    def edit_in_org(self, offering_id: str, **fields) -> None:
+        """A person edits a Salesforce course offering (sObject PATCH: ``Name``, ``IsActive``…)."""
+        caller = self._sf_caller()
+        response = caller.client.patch(
+            f"services/data/v66.0/sobjects/CourseOffering/{offering_id}", json=fields)
+        assert response.status_code == 204, response.text
+
     def external_ids(self) -> list[str]:
         """Our key of every offering in a target."""
         if self.name == "salesforce":

@@ -29,7 +29,7 @@ from typing import Any, ClassVar, TypeVar
 
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector
 from offering_sync.errors import ConnectorError, Rejected, TransientError
-from offering_sync.ownership import overlay
+from offering_sync.ownership import on_conflict, overlay
 from offering_sync.records import LoadResult, WritePolicy, WriteRequest
 
 __all__ = ["PerRecordTarget", "load_each"]
@@ -227,7 +227,8 @@ class PerRecordTarget(HttpConnector[S]):
                 if refused is not None:
                     return refused
             mine = self.editable(current)
-            body = overlay(mine, request.payload, policy.ownership, request.previous)
+            body = overlay(mine, request.payload, policy.ownership, request.previous,
+                           request.defaulted)
             if request.revive:
                 body = self.revived(body)
             if body == mine:  # already as we want it (e.g. an earlier attempt landed)
@@ -255,16 +256,7 @@ class PerRecordTarget(HttpConnector[S]):
 
     def _on_conflict(self, request: WriteRequest, target_id: str, version: str | None,
                      policy: WritePolicy) -> LoadResult | None:
-        what = (f"changed in {self.system} since our last write (version "
-                f"{request.target_version} → {version})")
-        if policy.on_conflict == "target-wins":
-            return LoadResult(request.key, ok=True, target_id=target_id, action="skipped",
-                              conflict="changed", target_version=version)
-        if policy.on_conflict == "dead-letter":
-            return LoadResult(request.key, ok=False, target_id=target_id, conflict="changed",
-                              target_version=version,
-                              errors=((None, f"{what}; the policy asks a human to decide"),))
-        return None  # source-wins: write, and say so
+        return on_conflict(request, target_id, version, policy, self.system)
 
     # -- records gone from the source -------------------------------------------------------------
 

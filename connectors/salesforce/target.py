@@ -7,12 +7,22 @@ Connect REST quick start. One POST carries a JSON array of ``{courseOffering: {.
 ``details`` carry no external ID, so they are matched to inputs by position; the vendor's example
 marks an item's outcome with ``status`` in one item and ``success`` in others, so both are read.
 The daily quota is signalled by 403 ``REQUEST_LIMIT_EXCEEDED`` (not 429) and ``Sforce-Limit-Info``.
+
+Edits made in the org since our last write are noticed by ``SystemModstamp`` ([C] a system field
+of every sObject, set on each change by a user or an automated process; the REST query returns it
+as ``2013-05-20T20:49:32.000+0000``). After each POST, one SOQL query by ``Id`` reads the new
+stamps of the batch's records, which the engine remembers per link; before an update batch, one
+query by ``Id`` reads the current stamps, and a record whose stamp moved is handled by the
+pipeline's conflict policy (``offering_sync.ownership.on_conflict``). [I] Our reading: the POST's
+answer carries no stamp, so the read-back follows the POST (an edit landing in between is taken
+for ours); an update with ``overwrite=true`` changes only the fields it sends.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -29,8 +39,8 @@ from offering_sync.connectors.http.settings import HttpConnector
 from offering_sync.connectors.salesforce.connection import classify, make_salesforce_caller
 from offering_sync.connectors.salesforce.query import query_pages, query_rows, soql_literal
 from offering_sync.connectors.salesforce.settings import SalesforceSettings
-from offering_sync.errors import ConfigError, QuotaExhausted, Rejected
-from offering_sync.ownership import for_update
+from offering_sync.errors import ConfigError, QuotaExhausted, Rejected, TransientError
+from offering_sync.ownership import for_update, on_conflict
 from offering_sync.plugin import ApiCall
 
 __all__ = ["COURSE_OFFERING_POST", "PAYLOAD_FIELDS", "SOBJECT_DELETE", "SalesforceTarget"]
@@ -82,17 +92,65 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
 
         Retrying the POST is safe: every item carries its external ID, so a repeat either
         updates in place or comes back as a per-record "already exists" conflict. An update
-        leaves out the fields the mapping keeps on create only (``on_update: keep``); the
-        fields it does not name are not sent, so the org keeps them.
+        leaves out the fields the mapping keeps on create only (``on_update: keep``) and those
+        that hold only the mapping's default (``WriteRequest.defaulted``); the fields it does
+        not name are not sent, so the org keeps them. A record edited in the org since our last
+        write follows ``policy.on_conflict`` (one SOQL query for the whole batch).
 
         Raises:
             ConnectorError: the whole request failed (after retries where safe).
         """
-        items = [for_update(r.payload, policy.ownership) if overwrite else dict(r.payload)
-                 for r in batch]
-        return self._post(items, overwrite)
+        if not overwrite:
+            return self._post([dict(r.payload) for r in batch], overwrite)
+        stamps = self._stamps(r.target_id for r in batch
+                              if r.target_id and r.target_version is not None)
+        results: list[LoadResult | None] = [None] * len(batch)
+        items: list[Raw] = []
+        sent: list[int] = []
+        changed: set[int] = set()
+        for index, request in enumerate(batch):
+            now = stamps.get(_short(request.target_id)) if request.target_id else None
+            if now is not None and request.target_version is not None \
+                    and now != request.target_version:
+                refused = on_conflict(request, str(request.target_id), now, policy, self.system)
+                if refused is not None:
+                    results[index] = refused
+                    continue
+                changed.add(index)  # source-wins: written, and counted as a conflict
+            body = for_update(request.payload, policy.ownership, request.defaulted)
+            if request.revive and isinstance(body.get("courseOffering"), dict):
+                body["courseOffering"].setdefault("isActive", True)  # back in the source
+            items.append(body)
+            sent.append(index)
+        for index, result in zip(sent, self._post(items, overwrite), strict=True):
+            results[index] = replace(result, conflict="changed") \
+                if index in changed and result.ok else result
+        return [r for r in results if r is not None]
+
+    def _stamps(self, ids: Iterable[str | None]) -> dict[str, str]:
+        """``SystemModstamp`` by (15-character) Id: one SOQL query per 200 ids."""
+        wanted = sorted({i for i in ids if i})
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 200):
+            values = ", ".join(soql_literal(i) for i in wanted[start:start + 200])
+            query = ("SELECT Id, SystemModstamp FROM CourseOffering "  # noqa: S608 - typed
+                     f"WHERE Id IN ({values})")
+            for records, _ in query_pages(self.http, self.settings, query):
+                for row in records:
+                    if row.get("Id") and row.get("SystemModstamp") is not None:
+                        found[_short(str(row["Id"]))] = str(row["SystemModstamp"])
+        return found
 
     def _post(self, batch: Sequence[Raw], overwrite: bool) -> list[LoadResult]:
+        results = self._post_only(batch, overwrite)
+        try:  # remember each record's stamp after our write, for the next conflict check
+            stamps = self._stamps(r.target_id for r in results)
+        except (Rejected, TransientError, QuotaExhausted):
+            stamps = {}  # written all the same; without a stamp the next update is not checked
+        return [replace(r, target_version=stamps.get(_short(r.target_id)))
+                if r.target_id else r for r in results]
+
+    def _post_only(self, batch: Sequence[Raw], overwrite: bool) -> list[LoadResult]:
         if not batch:
             return []
         self._check_quota()
@@ -188,6 +246,14 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
                     f"API usage {used}/{limit} passed the stop ratio "
                     f"{self.settings.quota_stop_ratio:.0%}; stopping before the org's quota "
                     "runs out", system=self.system)
+
+
+def _short(record_id: str | None) -> str:
+    """An Id's 15-character form, so either form we hold matches the query's.
+
+    [C] API guide, "Field Types: ID": the 18-character form only adds a case checksum.
+    """
+    return (record_id or "")[:15]
 
 
 def _retired(result: LoadResult | None, key: str, action: str) -> LoadResult:

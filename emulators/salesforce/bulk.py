@@ -4,7 +4,9 @@ From the edu_cloud_dev_guide pages (Course Offering POST, Course Offering Input,
 Schedule Input, Course Offering output; seed 000). Whole-request errors are the REST array;
 per-record outcomes sit in ``details`` by position, keyed ``status`` for SUCCESS and ``success``
 otherwise, as in the vendor's example. Our readings where the docs are silent, each a setting:
-the batch cap (200), what ``overwrite=true`` does with an unknown external ID (fail).
+the batch cap (200), what ``overwrite=true`` does with an unknown external ID (fail), and that an
+update changes only the fields it sends (the others, and ``SystemModstamp``'s meaning, as an
+sObject update has them).
 A time of day that is no time (``25:00:00``) is a per-schedule error, never a crash.
 """
 
@@ -27,7 +29,7 @@ from offering_sync.emulators.salesforce.common import (
     org_state,
 )
 
-__all__ = ["OFFERING_KEYS", "SCHEDULE_KEYS", "apply_offering", "router"]
+__all__ = ["OFFERING_KEYS", "SCHEDULE_KEYS", "apply_offering", "modstamp", "router"]
 
 CONNECT_MIN_VERSION = 64.0  # "Available version 64.0"
 _DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?(Z|[+-]\d\d:?\d\d)$")
@@ -169,9 +171,14 @@ def apply_offering(state: Any, offering: dict[str, Any], overwrite: bool) -> dic
                           "field": field}])
     offering_id = existing or org.new_id("0xA")
     schedules, schedule_errors = _schedules(org, offering)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
-    created = org.offerings.get(offering_id, {}).get("CreatedDate", stamp)
-    org.offerings[offering_id] = {**offering, "courseOfferingId": offering_id,
+    stamp = modstamp()
+    before = org.offerings.get(offering_id, {})
+    created = before.get("CreatedDate", stamp)
+    if "courseOfferingSchedule" not in offering and before:
+        schedules = before.get("courseOfferingSchedule") or []
+    # [I] An update changes the fields it sends and keeps the others (the docs say nothing; an
+    # sObject update in Salesforce works field by field, and "updated in place" is our reading).
+    org.offerings[offering_id] = {**before, **offering, "courseOfferingId": offering_id,
                                   "courseOfferingSchedule": schedules,
                                   "SystemModstamp": stamp, "CreatedDate": created}
     if ext_key:
@@ -182,6 +189,11 @@ def apply_offering(state: Any, offering: dict[str, Any], overwrite: bool) -> dic
     return {"status": "SUCCESS", "errors": [], "courseOfferingId": offering_id,
             "courseSchedule": [{"success": True, "courseOfferingScheduleId": s["id"],
                                 "errors": []} for s in schedules]}
+
+
+def modstamp() -> str:
+    """Now, as Salesforce writes ``SystemModstamp`` ([C] ``2013-05-20T20:49:32.000+0000``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
 
 def _failure(errors: list[dict[str, Any]]) -> dict[str, Any]:

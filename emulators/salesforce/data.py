@@ -2,8 +2,9 @@
 
 From the REST API developer guide: ``GET /services/data/`` lists ``{label, url, version}`` for
 each version and needs no session (resources-versions); ``GET …/limits`` answers
-``{"DailyApiRequests": {"Max", "Remaining"}, …}`` (resources-limits); ``GET
-…/sobjects/{X}/describe`` answers ``{name, fields: [{name, type, externalId, …}], …}``
+``{"DailyApiRequests": {"Max", "Remaining"}, …}`` (resources-limits); ``PATCH
+…/sobjects/CourseOffering/{id}`` updates the fields sent, answers 204 (resources_sobject_retrieve);
+``GET …/sobjects/{X}/describe`` answers ``{name, fields: [{name, type, externalId, …}], …}``
 (resources-sobject-describe); ``DELETE …/sobjects/CourseOffering/{id}`` answers 204 or 404
 (resources_sobject_retrieve); ``GET …/query?q=`` answers ``{totalSize, done, nextRecordsUrl,
 records}`` with up to 2,000 records a page and further pages at
@@ -12,6 +13,7 @@ records}`` with up to 2,000 records a page and further pages at
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from offering_sync.emulators.salesforce.bulk import modstamp
 from offering_sync.emulators.salesforce.common import (
     SalesforceError,
     Version,
@@ -122,6 +125,50 @@ def delete_offering(version: Version, offering_id: str, request: Request,
     return Response(status_code=204)
 
 
+# sObject field → the key the bulk POST stores it under, for the fields a person may edit.
+_EDITABLE = {"Name": "courseOfferingName", "IsActive": "isActive", "Description": "description",
+             "EnrollmentCapacity": "enrollmentCapacity", "WaitlistCapacity": "waitlistedCapacity",
+             "SectionNumber": "sectionNumber", "PrimaryFacultyId": "primaryFacultyId",
+             "StartDate": "startDate", "EndDate": "endDate"}
+
+
+@router.patch("/services/data/v{version}/sobjects/CourseOffering/{offering_id}",
+              status_code=204)
+async def update_offering(version: Version, offering_id: str, request: Request,
+                          _session: Session) -> Response:
+    """SObject REST update: what a person's edit in the org does.
+
+    [C] api_rest resources_sobject_retrieve (PATCH): 204 on success, 404 NOT_FOUND, 400
+    ``INVALID_FIELD`` for a field the object lacks; only the fields sent change, and
+    ``SystemModstamp`` moves on (a system field set on every change). [I] Only the fields in
+    ``_EDITABLE`` are emulated.
+    """
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise SalesforceError(400, "JSON_PARSER_ERROR", "malformed JSON") from None
+    if not isinstance(body, dict):
+        raise SalesforceError(400, "JSON_PARSER_ERROR", "expected a JSON object")
+    unknown = sorted(set(body) - set(_EDITABLE))
+    if unknown:
+        raise SalesforceError(400, "INVALID_FIELD",
+                              f"No such column '{unknown[0]}' on sobject of type CourseOffering")
+    for name, value in body.items():
+        kind = {"IsActive": bool, "EnrollmentCapacity": int, "WaitlistCapacity": int,
+                "SectionNumber": int}.get(name, str)
+        if value is not None and (not isinstance(value, kind) or
+                                  (kind is int and isinstance(value, bool))):
+            raise SalesforceError(400, "JSON_PARSER_ERROR",
+                                  f"Cannot deserialize instance of {kind.__name__} for {name}")
+    org = org_state(request).org
+    with org.lock:
+        offering = org.offerings.get(offering_id)
+        if offering is None:
+            raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        offering.update({_EDITABLE[k]: v for k, v in body.items()}, SystemModstamp=modstamp())
+    return Response(status_code=204)
+
+
 @router.get("/services/data/v{version}/query/{locator}")
 def query_more(version: Version, locator: Locator, request: Request, _session: Session) -> JSONResponse:
     """A further page of a query, by the locator its previous page named."""
@@ -186,9 +233,15 @@ def run_query(org: Org, soql: str, version: str, external_fields: list[str],
     """The records ``soql`` selects, each with ``attributes`` as the REST API adds them."""
     parsed = parse(soql)
     if parsed.sobject == "CourseOffering":
+        by_id = next((c for c in parsed.where if c.field == "Id" and c.op in ("=", "IN")), None)
         with org.lock:
-            rows = sorted(org.offerings.values(),
-                          key=lambda o: (o["SystemModstamp"], o["courseOfferingId"]))
+            if by_id is None:
+                found = list(org.offerings.values())
+            else:  # by Id: straight to the records, as the org's index would (not a scan)
+                ids = by_id.value if by_id.op == "IN" else (by_id.value,)
+                found = [org.offerings[i] for i in dict.fromkeys(ids)
+                         if isinstance(i, str) and i in org.offerings]
+            rows = sorted(found, key=lambda o: (o["SystemModstamp"], o["courseOfferingId"]))
         getters: dict[str, Callable[[dict[str, Any]], Any]] = {"Id": _OFFERING["Id"]}
         for name in {*parsed.fields, *(c.field for c in parsed.where)}:
             getter = _offering_getter(name, external_fields)

@@ -22,7 +22,7 @@ __all__ = ["render", "update_readme"]
 START, END = "<!-- generated: systems -->", "<!-- end generated: systems -->"
 
 
-def _source_of(rule: FieldRule) -> str:
+def _source_of(rule: FieldRule, *, into_target: bool = False) -> str:
     if rule.each is not None:
         inner = ", ".join(f"{k} ← {_source_of(v)}" for k, v in rule.each.items())
         text = f"each of `{rule.from_}` ({inner})"
@@ -41,7 +41,9 @@ def _source_of(rule: FieldRule) -> str:
     names = [t if isinstance(t, str) else next(iter(t)) for t in rule.transforms]
     if names:
         text += " → " + ", ".join(names)
-    if rule.has_default:
+    if rule.has_default and into_target:  # the engine names defaulted fields (with_defaults)
+        text += f" (default `{rule.default!r}` on create only; an update keeps the target's value)"
+    elif rule.has_default:
         text += f" (default `{rule.default!r}`)"
     if rule.on_update != "overwrite":
         text += f" · on update: **{rule.on_update}**"
@@ -82,7 +84,8 @@ def _field_tables(settings: CoreSettings) -> list[str]:
             spec = load_mapping(chosen.path).spec
             lines += ["", f"**{side_from} → {side_to}** (`mappings/{chosen.path.name}`)", "",
                       f"| {side_to} field | from {side_from} |", "|---|---|"]
-            lines += [f"| `{name}` | {_source_of(rule)} |" for name, rule in spec.fields.items()]
+            lines += [f"| `{name}` | {_source_of(rule, into_target=side_from == 'canonical')} |"
+                      for name, rule in spec.fields.items()]
             if side_from == "canonical":
                 lines += ["", _retire_line(slug)]
     return lines

@@ -251,7 +251,7 @@ class Loader:
 def _request(item: Item, intent: Any) -> WriteRequest:
     found = CreateIntent(intent.fingerprint, intent.created_at) if intent is not None else None
     return WriteRequest(item.external_id, item.payload, item.target_id, item.written_hash,
-                        item.target_version, found, item.revive)
+                        item.target_version, found, item.revive, defaulted=item.defaulted)
 
 
 def _json(text: str | None) -> dict[str, Any] | None:

@@ -316,7 +316,7 @@ class _Run(RunState):
             offering = validate_offering(canonical, key=source_id)
             _check_identity(offering)
             stage = "map_target"
-            payload = self.p.to_target(offering)
+            payload, defaulted = self.p.to_target.with_defaults(offering)
         except InvalidRecord as exc:
             error, field = str(exc.with_key(source_id or "?")), exc.field
         except (ValueError, TypeError, ArithmeticError) as exc:  # a poison value, not a crash
@@ -325,7 +325,7 @@ class _Run(RunState):
         else:
             self._watch_watermark(offering)
             return Item(offering.source_id, offering.external_id, payload,
-                        content_hash(payload), raw, version)
+                        content_hash(payload), raw, version, defaulted=defaulted)
         failures.append(self.failure(stage, source_id, None, field, error, raw, previous=dead,
                                      raw_hash=digest_of_raw or _safe_hash(raw)))
         return None

@@ -43,6 +43,8 @@ class Item:
     written_hash: str | None = None
     target_version: str | None = None
     revive: bool = False
+    defaulted: tuple[str, ...] = ()
+    """Payload fields holding the target mapping's default: set on create only."""
 
 
 class RunState:

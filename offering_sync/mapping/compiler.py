@@ -53,12 +53,16 @@ class MappingContext:
 class CompiledMapping:
     """A mapping turned into a function; call it with one record."""
 
-    __slots__ = ("_apply", "digest", "fields", "file", "ownership", "source", "target")
+    __slots__ = ("_apply", "_notes_defaults", "digest", "fields", "file", "ownership", "source",
+                 "target")
 
-    def __init__(self, apply: Callable[[Any], dict[str, Any]], source: str, target: str,
+    def __init__(self, apply: Callable[..., dict[str, Any]], source: str, target: str,
                  file: str, fields: tuple[str, ...] = (),
-                 ownership: Mapping[str, str] | None = None, digest: str = "") -> None:
+                 ownership: Mapping[str, str] | None = None, digest: str = "", *,
+                 notes_defaults: bool = False) -> None:
         self._apply, self.source, self.target, self.file = apply, source, target, file
+        self._notes_defaults = notes_defaults
+        """``apply`` takes a second argument: a list it appends defaulted field names to."""
         self.digest = digest
         """Changes whenever the mapping, its settings or its crosswalks change."""
         self.fields = fields
@@ -69,6 +73,16 @@ class CompiledMapping:
     def __call__(self, record: Any) -> dict[str, Any]:
         """Map one record; raises ``InvalidRecord`` naming the output field."""
         return self._apply(record)
+
+    def with_defaults(self, record: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """Map one record, and name the output fields that hold the rule's ``default``.
+
+        Those had no value in the record, so an update can leave the target's own value alone.
+        """
+        if not self._notes_defaults:
+            return self._apply(record), ()
+        defaulted: list[str] = []
+        return self._apply(record, defaulted), tuple(defaulted)
 
 
 def compile_mapping(loaded: LoadedMapping, context: MappingContext | None = None,
@@ -82,7 +96,7 @@ def compile_mapping(loaded: LoadedMapping, context: MappingContext | None = None
     return CompiledMapping(apply, loaded.spec.from_, loaded.spec.to, loaded.file,
                            tuple(name.split(".")[0] for name in loaded.spec.fields),
                            {name: rule.on_update for name, rule in loaded.spec.fields.items()},
-                           _digest(loaded, ctx))
+                           _digest(loaded, ctx), notes_defaults=True)
 
 
 def _digest(loaded: LoadedMapping, ctx: MappingContext) -> str:
@@ -124,7 +138,7 @@ class _Source:
     def build(self) -> Callable[[Any], dict[str, Any]]:
         self.emit(1, "return out")
         params = "".join(f", _{i}=C[{i}]" for i in range(len(self.consts)))
-        head = ("def apply(r, M=M, TE=TE, IR=IR, fresh=fresh, todict=todict, empty=empty, "
+        head = ("def apply(r, dl=None, M=M, TE=TE, IR=IR, fresh=fresh, todict=todict, empty=empty, "
                 f"FI=FI, UTC=UTC, DT=DT, D=D, fin=fin{params}):")
         namespace: dict[str, Any] = {"C": self.consts, "M": MISSING, "TE": TransformError,
                                      "IR": InvalidRecord, "fresh": _fresh, "todict": _todict,
@@ -323,6 +337,8 @@ def _emit_missing(src: _Source, depth: int, name: str, rule: FieldRule, store: s
         else:
             src.emit(depth, f"v = fresh({src.ref(default)})")
         src.emit(depth, store)
+        src.emit(depth, "if dl is not None:")  # the caller asked which fields were defaulted
+        src.emit(depth + 1, f"dl.append({src.ref(name)})")
     elif rule.missing == "null":
         src.emit(depth, "v = None")
         src.emit(depth, store)

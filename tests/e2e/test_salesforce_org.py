@@ -101,7 +101,9 @@ def test_demo_data_loads_with_lookups_and_no_crosswalk_file(org_env):
         expected = DEFAULT_COURSE_NUMBER if record.get("offeringCategoryIds") else "digitalchalk"
         assert offering["learningCourseId"] == course[expected]
     lookups = Counter(q.split(" FROM ")[1].split()[0] for q in app.state.queries)
-    assert lookups == {"AcademicSession": 1, "LearningCourse": 1}  # once per run, not per record
+    assert lookups == {"AcademicSession": 1, "LearningCourse": 1,  # once per run, not per record
+                       "CourseOffering": app.state.posts}  # our SystemModstamp, once per POST
+    assert all("WHERE Id IN" in q for q in app.state.queries if "FROM CourseOffering" in q)
 
 
 def test_a_crosswalk_file_overrides_the_org_and_a_course_found_by_number(tmp_path):

@@ -150,3 +150,73 @@ def test_an_offering_deleted_in_the_target_is_created_again_once(target, sqlite_
     assert (summary.counts.created, summary.counts.failed) == (1, 0)
     assert len(pair.target.stored()) == 6
     assert pair.store.links_for(*pair.names, [sid])[sid].target_id != gone
+
+
+@pytest.mark.parametrize("policy", ["source-wins", "target-wins", "dead-letter"])
+def test_a_registrars_edit_in_salesforce_since_our_last_write_follows_the_policy(
+        policy, sqlite_url):
+    pair = Pair("smarterproctoring", "salesforce", sqlite_url)
+    pair.sync()
+    sid = first_id(pair)
+    offering_id = pair.store.links_for(*pair.names, [sid])[sid].target_id
+    pair.target.edit_in_org(offering_id, Name="Registrar renamed it", IsActive=False)
+    pair.source.rename(sid, "Edited upstream")
+    posts = pair.target.writes()
+    summary = pair.sync(on_conflict=policy)
+    assert summary.counts.conflicts == 1
+    held = pair.target_of(sid)
+    if policy == "source-wins":
+        assert held["courseOfferingName"] == "Edited upstream" and summary.counts.updated == 1
+        (row, *_) = pair.store.history(sid)
+        assert row.operation == "update" and "changed since" in row.error
+    elif policy == "target-wins":
+        assert held["courseOfferingName"] == "Registrar renamed it"
+        assert held["isActive"] is False and summary.counts.skipped == 1
+        assert pair.target.writes() == posts  # nothing was posted
+        assert pair.sync().counts.updated == 0  # accepted: not fought over every run
+    else:
+        assert held["courseOfferingName"] == "Registrar renamed it"
+        assert summary.counts.failed == 1 and pair.target.writes() == posts
+        (dead,) = pair.store.dead_letters()
+        assert dead.source_id == sid and "changed in salesforce" in dead.error
+
+
+def test_salesforce_checks_a_whole_update_batch_with_one_query(sqlite_url):
+    pair = Pair("smarterproctoring", "salesforce", sqlite_url)
+    pair.sync()
+    for sid in pair.source.stored():
+        pair.source.rename(sid, f"Renamed {sid}")
+    queries = pair.target.app.state.queries
+    before = len(queries)
+    summary = pair.sync()
+    assert (summary.counts.updated, summary.counts.conflicts) == (6, 0)
+    by_id = [q for q in queries[before:] if "WHERE Id IN" in q]
+    assert len(by_id) == 2  # the versions before the update, and after it (to remember)
+    assert all(q.count("'0xA") == 6 for q in by_id)
+
+
+def test_defaults_are_set_on_create_and_never_overwrite_the_targets_value(sqlite_url):
+    """The source has no capacity and no active flag: the mappings' defaults (capacity 0,
+    isActive true) fill them on create only; an update keeps what people set in the target."""
+    rhythm = Pair("smarterproctoring", "rhythm", sqlite_url)
+    rhythm.sync()
+    sid = first_id(rhythm)
+    assert rhythm.target_of(sid)["capacity_options"]["capacity"] == 0
+    rhythm.admin_edits(sid, capacity_options={"capacity": 25})
+    rhythm.source.rename(sid, "Renamed upstream")
+    summary = rhythm.sync()
+    assert summary.counts.updated == 1
+    assert rhythm.target_of(sid)["name"] == "Renamed upstream"
+    assert rhythm.target_of(sid)["capacity_options"]["capacity"] == 25
+
+    salesforce = Pair("smarterproctoring", "salesforce", sqlite_url)
+    salesforce.sync()
+    sid = first_id(salesforce)
+    assert salesforce.target_of(sid)["isActive"] in (True, "true")
+    offering_id = salesforce.store.links_for(*salesforce.names, [sid])[sid].target_id
+    salesforce.target.edit_in_org(offering_id, IsActive=False)
+    salesforce.source.rename(sid, "Renamed upstream")
+    summary = salesforce.sync()
+    assert summary.counts.updated == 1
+    held = salesforce.target_of(sid)
+    assert held["courseOfferingName"] == "Renamed upstream" and held["isActive"] is False

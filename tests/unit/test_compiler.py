@@ -107,3 +107,28 @@ def test_digitalchalk_doc_example_maps_to_exact_canonical_values():
     assert b.short_description == "Begin taking Sample Offering 2"
     assert b.categories == ("322887559acf003141592653584510e", "31984324731200022dc6f676621398a")
     assert b.tags == ("sample",) and b.order_index == 1 and b.term_ref == "2013"
+
+
+def test_fields_filled_by_their_default_are_named_so_an_update_can_keep_the_targets():
+    fn = compiled("  a.b: {from: a, default: 0}\n  c: {from: c, transforms: [none_if_empty],"
+                  " default: x}\n  d: {from: d, default: 1}\n  e: {from: e}\n", to="sys")
+    assert fn.with_defaults({"c": "", "d": 5}) == ({"a": {"b": 0}, "c": "x", "d": 5},
+                                                   ("a.b", "c"))
+    assert fn.with_defaults({"a": 3, "c": "y", "d": 5, "e": 1})[1] == ()
+    assert fn({"c": ""}) == {"a": {"b": 0}, "c": "x", "d": 1}  # the plain call is unchanged
+
+
+def test_an_update_keeps_the_targets_value_where_ours_is_only_a_default():
+    from offering_sync.ownership import for_update, overlay
+
+    ours = {"name": "New", "capacity_options": {"capacity": 0}, "timezone": "UTC"}
+    current = {"name": "Old", "capacity_options": {"capacity": 25}, "fee_id": "f"}
+    body = overlay(current, ours, {"name": "overwrite", "capacity_options.capacity": "overwrite",
+                                   "timezone": "overwrite"},
+                   defaulted=("capacity_options.capacity", "timezone"))
+    assert body == {"name": "New", "capacity_options": {"capacity": 25}, "fee_id": "f",
+                    "timezone": "UTC"}  # a default still fills a field the target lacks
+    sf = {"courseOffering": {"courseOfferingName": "New", "isActive": True, "description": "d"}}
+    assert for_update(sf, {"courseOffering.description": "keep"},
+                      defaulted=("courseOffering.isActive",)) == \
+        {"courseOffering": {"courseOfferingName": "New"}}
