@@ -3,9 +3,9 @@
 The same DigitalChalk → Salesforce first sync runs with and without the sync-log rows, in
 alternating pairs so that a busy machine slows both alike, each in a process of its own against
 emulators in processes of their own. Reported: the median time of each, their ratio (target
-≤ 1.10), and the log table's size per 100k records on SQLite (``dbstat``) and, when
-``--postgres URL`` is given, on PostgreSQL (``pg_total_relation_size``). Results go to
-``bench/results/synclog.json``.
+≤ 1.10), the same for the sync process's own CPU time (steadier on a shared machine), and the
+log table's size per 100k records on SQLite (``dbstat``) and, when ``--postgres URL`` is given,
+on PostgreSQL (``pg_total_relation_size``). Results go to ``bench/results/synclog.json``.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def _reset_postgres(url: str) -> None:
 def measure(records: int, pairs: int, batch: int, postgres: str | None) -> dict[str, Any]:
     """Alternate runs with and without the log; return the medians, ratio and table sizes."""
     times: dict[bool, list[float]] = {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}
     sizes: dict[str, Any] = {}
     with emulator("digitalchalk", records) as dc, emulator("salesforce") as sf, \
             tempfile.TemporaryDirectory() as folder:
@@ -73,8 +74,9 @@ def measure(records: int, pairs: int, batch: int, postgres: str | None) -> dict[
                 done = child("bench.child", {"mode": "engine", "sync_log": with_log}, env)
                 assert done["created"] == records, done
                 times[with_log].append(float(done["seconds"]))
+                cpu[with_log].append(float(done["cpu_s"]))
                 print(f"pair {pair + 1}: sync log {'on ' if with_log else 'off'} "
-                      f"{done['seconds']:.1f} s", flush=True)
+                      f"{done['seconds']:.1f} s, {done['cpu_s']:.1f} s CPU", flush=True)
                 if with_log and pair == 0:
                     sizes["sqlite"] = _sqlite_bytes(state)
         if postgres:
@@ -83,11 +85,14 @@ def measure(records: int, pairs: int, batch: int, postgres: str | None) -> dict[
             child("bench.child", {"mode": "engine"}, env_for(dc, sf, postgres, batch))
             sizes["postgresql"] = _postgres_bytes(postgres)
     on, off = statistics.median(times[True]), statistics.median(times[False])
+    cpu_on, cpu_off = statistics.median(cpu[True]), statistics.median(cpu[False])
     per_100k = {db: {"rows": s["rows"], "mb_per_100k": round(
         s["bytes"] / max(s["rows"], 1) * 100_000 / 2**20, 1)} for db, s in sizes.items()}
     return {"records": records, "pairs": pairs, "seconds_with_log": times[True],
             "seconds_without_log": times[False], "median_with_log": on,
             "median_without_log": off, "ratio": round(on / off, 3), "target_ratio": 1.10,
+            "cpu_with_log": cpu[True], "cpu_without_log": cpu[False],
+            "cpu_ratio": round(cpu_on / cpu_off, 3),
             "table": per_100k}
 
 
