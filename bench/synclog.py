@@ -59,7 +59,8 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-def measure(records: int, pairs: int, batch: int, postgres: str | None) -> dict[str, Any]:
+def measure(records: int, pairs: int, batch: int, postgres: str | None,
+            postgres_records: int | None = None) -> dict[str, Any]:
     """Alternate runs with and without the log; return the medians, ratio and table sizes."""
     times: dict[bool, list[float]] = {True: [], False: []}
     cpu: dict[bool, list[float]] = {True: [], False: []}
@@ -81,6 +82,8 @@ def measure(records: int, pairs: int, batch: int, postgres: str | None) -> dict[
                     sizes["sqlite"] = _sqlite_bytes(state)
         if postgres:
             _reset_postgres(postgres)
+            if postgres_records and postgres_records != records:
+                dc.generate(postgres_records)  # the size per row does not depend on the count
             sf.reset()
             child("bench.child", {"mode": "engine"}, env_for(dc, sf, postgres, batch))
             sizes["postgresql"] = _postgres_bytes(postgres)
@@ -103,9 +106,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=2, help="runs with and without, each")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--postgres", help="a PostgreSQL URL whose public schema may be wiped")
+    parser.add_argument("--postgres-records", type=int,
+                        help="offerings for the PostgreSQL size run (default: --records)")
     args = parser.parse_args()
     started = load()
-    result = measure(args.records, args.pairs, args.batch, args.postgres)
+    result = measure(args.records, args.pairs, args.batch, args.postgres, args.postgres_records)
     result["machine"] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                          "load_at_start": started, "load_at_end": load()}
     RESULTS.parent.mkdir(exist_ok=True)
