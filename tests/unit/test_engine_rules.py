@@ -55,13 +55,15 @@ class Scripted:
 
 
 def make_run(tmp_path, target=None, ownership=None, *, db="state.db", run_id=RUN,
-             **options) -> RunState:
+             started=False, **options) -> RunState:
     source = SimpleNamespace(system="src")
     target = target or Scripted()
     mapping = SimpleNamespace(ownership=ownership or {}, digest="d")
     store = StateStore(f"sqlite:///{tmp_path / db}")
     run = RunState(Pipeline(source, target, mapping, mapping), store,  # type: ignore[arg-type]
                    SyncOptions(**options), lambda label, step: step(), logging.getLogger("t"))
+    if started:  # a runs row, for the totals each batch commit writes
+        run_id = store.start_run(run.name, "src", "tgt", "incremental", {})
     run.run_id = run_id
     store.release_lock(run.name, RUN)
     store.acquire_lock(run.name, run_id, ttl_seconds=60)
@@ -424,10 +426,49 @@ def test_a_used_up_quota_keeps_the_batch_for_later(tmp_path):
 def test_a_dry_run_plan_counts_without_writing(tmp_path):
     run = make_run(tmp_path)
     loader = Loader(run)
-    loader.plan([item("1"), item("2")], False)
-    loader.plan([item("3")], True)
-    assert (run.totals()["created"], run.totals()["updated"]) == (2, 1)
+    loader.plan([item("1"), item("2"), item("3")], False)
+    loader.plan([item("4"), item("5")], True)
+    assert (run.totals()["created"], run.totals()["updated"]) == (3, 2)
     assert run.p.target.calls == []
+
+
+@dataclass
+class Planner(Scripted):
+    planned: list = field(default_factory=list)
+
+    def plan(self, batch):
+        self.planned.append([r.key for r in batch])
+        return [LoadResult(r.key, ok=True, action="would_update" if r.target_id else
+                           "would_create") for r in batch]
+
+
+def test_a_dry_run_asks_a_target_that_can_plan(tmp_path):
+    target = Planner()
+    run = make_run(tmp_path, target)
+    Loader(run).plan([item("1", target_id="T1"), item("2"), item("3")], False)
+    assert target.planned == [["src:1", "src:2", "src:3"]] and target.calls == []
+    assert (run.totals()["created"], run.totals()["updated"]) == (2, 1)
+
+
+def test_a_guarded_batch_is_sent_as_the_caller_said(tmp_path):
+    target = Scripted(upsert_key=True)
+    run = make_run(tmp_path, target)
+    Loader(run).guarded("b1", [item("1", target_id="T1")], True)
+    Loader(run).guarded("b2", [item("2")], False)
+    assert [o for _, o in target.calls] == [True, False]
+    assert (run.totals()["updated"], run.totals()["created"]) == (1, 1)
+
+
+def test_a_batch_lost_to_transient_errors_keeps_the_records_and_counts_attempts(tmp_path):
+    run = make_run(tmp_path, Scripted(answer=lambda batch, overwrite: (_ for _ in ()).throw(
+        TransientError("HTTP 503", system="tgt"))))
+    loader = Loader(run)
+    loader.guarded("b1", [item("1")], True)
+    loader.guarded("b2", [item("1")], True)
+    (letter,) = run.store.dead_letters()
+    assert (letter.stage, letter.source_id, letter.external_id, letter.attempts) == (
+        "load", "1", "src:1", 2)
+    assert letter.payload == '{"id": "1"}'  # the source record, for a retry after the fix
 
 
 def test_a_merge_field_sends_what_we_last_wrote(tmp_path):
@@ -448,7 +489,7 @@ def linked(run: RunState, count: int, seen: int) -> None:
     run.store.record_batch(run_id="old", pipeline=run.name, source="src", target="tgt",
                            loaded=[Link(str(n), f"src:{n}", f"T{n}", f"h{n}", "v1", "s1")
                                    for n in range(count)], failed=[], fenced=False)
-    run.store.mark_seen("src", "tgt", RUN, [str(n) for n in range(seen)])
+    run.store.mark_seen("src", "tgt", run.run_id, [str(n) for n in range(seen)])
 
 
 def test_missing_records_are_only_counted_under_the_report_policy(tmp_path):
@@ -475,7 +516,8 @@ def test_the_mass_delete_guard_allows_exactly_its_ratio(tmp_path):
 def test_the_mass_delete_guard_refuses_more_than_its_ratio(tmp_path):
     run = make_run(tmp_path, on_delete="delete", max_delete_ratio=0.1)
     linked(run, 20, 17)  # 3 of 20 = 15 %
-    with pytest.raises(MassDeleteRefused, match=r"3 of 20 linked offerings \(15%\)"):
+    with pytest.raises(MassDeleteRefused, match=r"3 of 20 linked offerings \(15%\).* run once "
+                       "with --allow-mass-delete"):
         retire_missing(run)
     assert run.p.target.retired == []
     assert all(link.state == "active" for link in links(run).values())
@@ -489,8 +531,9 @@ def test_the_guard_can_be_lifted_for_one_run(tmp_path):
 
 
 def test_deactivated_and_deleted_links_keep_what_they_need_to_come_back(tmp_path):
-    run = make_run(tmp_path, on_delete="deactivate", max_delete_ratio=1)
+    run = make_run(tmp_path, on_delete="deactivate", max_delete_ratio=1, started=True)
     linked(run, 4, 2)
+    run.add("extracted", 2)
     run.p.target.retire_fails.add("src:3")
     retire_missing(run)
     (batch, how), = run.p.target.retired
@@ -501,9 +544,15 @@ def test_deactivated_and_deleted_links_keep_what_they_need_to_come_back(tmp_path
     assert links(run)["3"].state == "active"
     assert "record 3: could not deactivate: no" in open_letters(run)["3"]
     assert (run.totals()["deactivated"], run.totals()["deleted"]) == (1, 0)
-    assert [r.operation for r in run.store.history("2")] == ["deactivate"]
-    assert [(r.operation, r.status) for r in run.store.history("3")] == [("deactivate", "failed")]
+    assert [(r.operation, r.status, r.external_id, r.target_id) for r in run.store.history("2")
+            ] == [("deactivate", "ok", "src:2", "T2")]
+    assert [(r.operation, r.status, r.external_id, r.error) for r in run.store.history("3")] == [
+        ("deactivate", "failed", "src:3", "no")]
+    (letter,) = run.store.dead_letters()
+    assert (letter.stage, letter.source_id, letter.external_id) == ("retire", "3", "src:3")
+    assert run.store.run(run.run_id).counts["extracted"] == 2  # the run's totals, committed too
 
+    run.store.release_lock(run.name, run.run_id)
     run2 = make_run(tmp_path, on_delete="delete", max_delete_ratio=1, run_id="run-2")
     run2.store.mark_seen("src", "tgt", "run-2", ["0", "1", "2"])
     retire_missing(run2)
@@ -534,3 +583,21 @@ def test_with_nothing_linked_nothing_is_missing(tmp_path):
     run = make_run(tmp_path, on_delete="delete")
     retire_missing(run)
     assert run.totals()["missing_in_source"] == 0
+
+
+def test_the_only_linked_record_missing_is_a_mass_delete(tmp_path):
+    run = make_run(tmp_path, on_delete="delete", max_delete_ratio=0.6)
+    linked(run, 1, 0)  # 1 of 1: 100 %
+    with pytest.raises(MassDeleteRefused):
+        retire_missing(run)
+    assert run.p.target.retired == []
+
+
+def test_a_target_answering_fewer_results_than_records_is_an_error_not_a_skip(tmp_path):
+    target = Scripted()
+    target.retire = lambda batch, *, how, policy: [LoadResult(batch[0].key, ok=True)]
+    run = make_run(tmp_path, target, on_delete="delete", allow_mass_delete=True)
+    linked(run, 2, 0)
+    with pytest.raises(ValueError):
+        retire_missing(run)
+    assert all(link.state == "active" for link in links(run).values())

@@ -112,3 +112,24 @@ def test_an_update_payload_tolerates_keep_paths_that_are_not_there():
     ours = {"title": "T", "address": "plain text"}
     assert for_update(ours, {"missing": "keep", "address.room": "keep",
                              "deep.er.path": "keep"}) == ours
+
+
+def test_a_path_our_payload_lacks_does_not_stop_the_paths_after_it():
+    body = overlay({"title": "Old", "price": 1}, {"price": 2},
+                   {"title": "overwrite", "price": "overwrite"})
+    assert body == {"title": "Old", "price": 2}
+
+
+def test_a_deep_path_covers_its_top_level_key():
+    # "a.b.c" is named, so the rest of "a" in our payload is not written over the target's
+    current = {"a": {"b": {"c": 0, "admin": "x"}}}
+    body = overlay(current, {"a": {"b": {"c": 1, "d": 2}}}, {"a.b.c": "keep"})
+    assert body == current
+
+
+def test_nested_values_we_write_are_deep_copies():
+    ours = {"sessions": [{"day": 1}], "venue": {"rooms": ["A"]}}
+    body = overlay({}, ours, {"sessions": "overwrite", "venue": "keep"})
+    body["sessions"][0]["day"] = 9
+    body["venue"]["rooms"].append("B")
+    assert ours == {"sessions": [{"day": 1}], "venue": {"rooms": ["A"]}}
