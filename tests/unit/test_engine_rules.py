@@ -601,3 +601,12 @@ def test_a_target_answering_fewer_results_than_records_is_an_error_not_a_skip(tm
     with pytest.raises(ValueError):
         retire_missing(run)
     assert all(link.state == "active" for link in links(run).values())
+
+
+def test_more_missing_records_than_one_count_query_are_all_counted(tmp_path):
+    # the count feeds the mass-delete guard: an undercount would let a mass delete through
+    run = make_run(tmp_path, on_delete="delete")
+    linked(run, 5_100, 0)
+    with pytest.raises(MassDeleteRefused, match="5100 of 5100"):
+        retire_missing(run)
+    assert run.totals()["missing_in_source"] == 5_100

@@ -127,7 +127,10 @@ def test_setting_a_link_state_touches_only_the_named_records_of_that_pair(state_
     commit(store, [Link("1", "a:1", "T1", "h"), Link("2", "a:2", "T2", "h")])
     store.record_batch(run_id="run-1", pipeline=P, source="a", target="c",
                        loaded=[Link("1", "a:1", "C1", "h")], failed=[])
+    store.record_batch(run_id="run-1", pipeline=P, source="z", target="b",
+                       loaded=[Link("1", "z:1", "Z1", "h")], failed=[])
     store.set_link_state("a", "b", ["1"], "missing", "run-2")
+    assert store.links_for("z", "b", ["1"])["1"].state == "active"
     assert store.links_for("a", "b", ["1"])["1"].state == "missing"
     assert store.links_for("a", "b", ["2"])["2"].state == "active"
     assert store.links_for("a", "c", ["1"])["1"].state == "active"
@@ -142,6 +145,10 @@ def test_an_intent_is_kept_until_its_batch_settles_it(state_url):
     store.record_intents(P, "run-1", [("a:1", {"title": "One"}), ("a:2", {"title": "Two"})])
     found = store.open_intents(P, ["a:1", "a:2", "a:3"])
     assert sorted(found) == ["a:1", "a:2"]
+    assert list(store.open_intents(P, ["a:2"])) == ["a:2"]
+    assert found["a:1"].external_id == "a:1"
+    # when it was recorded, not when it was read: a retry looks for records created since then
+    assert store.open_intents(P, ["a:1"])["a:1"].created_at == found["a:1"].created_at
     assert found["a:1"].fingerprint == {"title": "One"} and found["a:1"].run_id == "run-1"
     assert found["a:1"].created_at.tzinfo is not None
     assert store.open_intents("another pipeline", ["a:1"]) == {}
