@@ -178,6 +178,8 @@ def test_a_batch_refused_whole_is_bisected_so_only_the_bad_record_fails(tmp_path
     assert outcome == {"created": 4, "failed": 1}
     assert sorted(links(run)) == ["1", "2", "4", "5"]
     assert list(open_letters(run)) == ["3"] and "batch refused" in open_letters(run)["3"]
+    assert [(r.operation, r.status) for r in run.store.history("1")] == [("create", "ok")]
+    assert [(r.operation, r.status) for r in run.store.history("3")] == [("fail", "failed")]
     assert [len(b) for b, _ in target.calls] == [5, 2, 3, 1, 2]  # halves until the culprit
 
 
@@ -221,6 +223,7 @@ def test_a_create_the_target_already_has_becomes_an_update_of_that_record(tmp_pa
     assert [(len(b), o) for b, o in target.calls] == [(2, False), (1, True)]
     assert target.calls[1][0][0].target_id == "T-found"
     assert links(run)["1"].target_id == "T-found"
+    assert run.store.history("1")[0].operation == "update"
 
 
 def test_an_update_of_a_record_gone_from_the_target_creates_it_anew_once(tmp_path):

@@ -98,7 +98,12 @@ def test_unseen_links_are_the_active_ones_this_run_did_not_see_in_order_and_page
     commit(store, [Link("6", "a:6", "T6", None, state="deactivated")])
     store.record_batch(run_id="run-1", pipeline=P, source="a", target="c",
                        loaded=[Link("9", "a:9", "C9", "h")], failed=[])
+    store.record_batch(run_id="run-1", pipeline=P, source="z", target="b",
+                       loaded=[Link("7", "z:7", "Z7", "h"), Link("2", "z:2", "Z2", "h")],
+                       failed=[])
     store.mark_seen("a", "b", "run-2", ["2", "4", "2"])
+    # another source's records in the same target are neither seen nor missing for a->b
+    assert [x.source_id for x in store.unseen_links("z", "b", "run-2")] == ["2", "7"]
     store.mark_seen("a", "c", "run-2", ["1"])  # another target's link of the same record
     unseen = store.unseen_links("a", "b", "run-2")
     assert [link.source_id for link in unseen] == ["1", "3", "5"]
@@ -155,6 +160,26 @@ def test_an_intent_is_kept_until_its_batch_settles_it(state_url):
     commit(store, [Link("1", "a:1", "T1", "h")])  # loaded: settled
     commit(store, [], settle=["a:2"])  # failed for sure: settled too
     assert store.open_intents(P, ["a:1", "a:2"]) == {}
+
+
+def test_intents_of_another_pipeline_are_never_replaced_or_settled(state_url):
+    from datetime import date
+
+    store = locked(state_url)
+    store.acquire_lock("other", "run-9", ttl_seconds=60)
+    store.record_intents("other", "run-9", [("a:1", {"title": "Theirs"})])
+    store.record_intents(P, "run-1", [("a:1", {"title": "Ours", "start": date(2026, 1, 2)})])
+    commit(store, [Link("1", "a:1", "T1", "h")])
+    assert store.open_intents("other", ["a:1"])["a:1"].fingerprint == {"title": "Theirs"}
+    assert store.open_intents(P, ["a:1"]) == {}
+
+
+def test_a_fingerprint_with_dates_is_stored_as_text(state_url):
+    from datetime import date
+
+    store = locked(state_url)
+    store.record_intents(P, "run-1", [("a:1", {"start": date(2026, 1, 2)})])
+    assert store.open_intents(P, ["a:1"])["a:1"].fingerprint == {"start": "2026-01-02"}
 
 
 def test_a_new_intent_replaces_the_old_one_for_the_same_record(state_url):
