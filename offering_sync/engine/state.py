@@ -50,9 +50,11 @@ class RunState:
 
     def __init__(self, pipeline: Pipeline, store: StateStore, options: SyncOptions,
                  run_batch: BatchRunner[Any],
-                 logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+                 logger: logging.Logger | logging.LoggerAdapter[Any],
+                 run_group: BatchRunner[Any] | None = None) -> None:
         self.p, self.store, self.opt = pipeline, store, options
         self.run_batch, self.log = run_batch, logger
+        self.run_group: BatchRunner[Any] = run_group or _direct
         self.counts = Counts()
         self.lock = threading.Lock()
         self.pending: dict[bool, dict[str, Item]] = {False: {}, True: {}}
@@ -121,6 +123,10 @@ class RunState:
         self.store.record_batch(run_id=self.run_id, pipeline=self.name,
                                 source=self.p.source.system, target=self.p.target.system,
                                 loaded=(), failed=failures, counts=self.totals(), log=log)
+
+
+def _direct(_label: str, step: Callable[[], T]) -> T:
+    return step()
 
 
 def _pattern(error: str, source_id: str | None) -> str:
