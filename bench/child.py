@@ -27,16 +27,17 @@ def _cpu() -> float:
 
 
 def _engine() -> Callable[[], dict[str, Any]]:
+    """The plain engine, its set-up timed too (settings, mappings and lookups, the state store),
+    as the flow's is: "the same sync without Prefect" does the same work."""
     from offering_sync.app.compose import build_pipeline
     from offering_sync.engine import sync_pipeline
     from offering_sync.settings import CoreSettings
     from offering_sync.state import StateStore
 
-    settings = CoreSettings()
-    pipeline = build_pipeline("digitalchalk", "salesforce", settings)
-    store = StateStore(settings.state_url)
-
     def run() -> dict[str, Any]:
+        settings = CoreSettings()
+        pipeline = build_pipeline("digitalchalk", "salesforce", settings)
+        store = StateStore(settings.state_url)
         try:
             return sync_pipeline(pipeline, store, settings.options()).as_dict()
         finally:

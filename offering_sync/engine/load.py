@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from dataclasses import field as default
 from typing import Any
 
+from offering_sync.diff import canonical_json
 from offering_sync.engine.state import Item, RunState
 from offering_sync.errors import ConfigError, QuotaExhausted, Rejected, TransientError
 from offering_sync.records import CreateIntent, LoadResult, TargetPlanner, WriteRequest
@@ -346,7 +347,9 @@ class Loader:
                                source=run.p.source.system, target=run.p.target.system,
                                loaded=loaded, failed=failures, counts=run.totals(), log=log,
                                settle=[i.external_id for i, *_ in failed_items
-                                       if id(i) not in clashed])
+                                       if id(i) not in clashed],
+                               has_intents=not run.p.target.upsert_key,
+                               resolve=run.may_resolve())
         run.log.info("%s: %d records → %s", label, len(items) + len(clashes),
                      ", ".join(f"{v} {k}" for k, v in sorted(outcome.items()) if v) or "nothing")
         self._watch_systemic(failures)
@@ -409,5 +412,5 @@ def _verb(action: str) -> str:
 
 
 def _sent(_result: LoadResult | None, item: Item) -> str:
-    """What we wrote: our mapped payload (the fields we own; the hash is of this)."""
-    return json.dumps(item.payload, default=str, sort_keys=True)
+    """What we wrote: our mapped payload (the fields we own; the hash is of this text)."""
+    return item.text if item.text is not None else canonical_json(item.payload)

@@ -43,6 +43,7 @@ class Item:
     written_hash: str | None = None
     target_version: str | None = None
     revive: bool = False
+    text: str | None = None  # the payload's canonical JSON: hashed, and logged as sent
 
 
 class RunState:
@@ -64,11 +65,17 @@ class RunState:
         self.watermark: datetime | None = None
         self.policy: WritePolicy = options.write_policy(pipeline)
         self.failure_reasons: dict[tuple[str, str | None, str], list[Any]] = {}
+        self.has_dead_letters = True  # until the run counted them
 
     @property
     def name(self) -> str:
         """The pipeline's name."""
         return self.p.name
+
+    def may_resolve(self) -> bool:
+        """Whether a loaded record may have an open dead letter to resolve (else skip that)."""
+        with self.lock:
+            return self.has_dead_letters or self.counts.failed > 0
 
     def add(self, name: str, amount: int = 1) -> None:
         """Add to a total, safely across threads."""
