@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from dataclasses import field as default
 from typing import Any
 
-from offering_sync.diff import canonical_json
 from offering_sync.engine.state import Item, RunState
 from offering_sync.errors import ConfigError, QuotaExhausted, Rejected, TransientError
 from offering_sync.records import CreateIntent, LoadResult, TargetPlanner, WriteRequest
@@ -412,5 +411,5 @@ def _verb(action: str) -> str:
 
 
 def _sent(_result: LoadResult | None, item: Item) -> str:
-    """What we wrote: our mapped payload (the fields we own; the hash is of this text)."""
-    return item.text if item.text is not None else canonical_json(item.payload)
+    """What we wrote: our mapped payload (the fields we own; the hash is of this)."""
+    return json.dumps(item.payload, default=str, sort_keys=True)

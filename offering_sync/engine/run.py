@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from offering_sync.diff import canonical_json, hash_text, plan_action
+from offering_sync.diff import content_hash, plan_action
 from offering_sync.engine.heartbeat import Heartbeat
 from offering_sync.engine.load import Group, Loader
 from offering_sync.engine.options import Counts, Pipeline, RunSummary, SyncOptions
@@ -332,9 +332,8 @@ class _Run(RunState):
             field = None
         else:
             self._watch_watermark(offering)
-            text = canonical_json(payload)  # serialised once: hashed here, logged when sent
-            return Item(offering.source_id, offering.external_id, payload, hash_text(text), raw,
-                        version, text=text)
+            return Item(offering.source_id, offering.external_id, payload,
+                        content_hash(payload), raw, version)
         failures.append(self.failure(stage, source_id, None, field, error, raw, previous=dead,
                                      raw_hash=digest_of_raw or _safe_hash(raw)))
         return None

@@ -43,7 +43,6 @@ class Item:
     written_hash: str | None = None
     target_version: str | None = None
     revive: bool = False
-    text: str | None = None  # the payload's canonical JSON: hashed, and logged as sent
 
 
 class RunState:
