@@ -24,6 +24,7 @@ from offering_sync.connectors.base import Page, Raw
 from offering_sync.connectors.http.auth import HeaderToken
 from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
+from offering_sync.connectors.http.paging import offset_pages
 from offering_sync.connectors.http.per_record import pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
 from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
@@ -64,6 +65,10 @@ class DigitalChalkSettings(ConnectionSettings):
     tag: str | None = Field(default=None, description="sync only offerings with this tag")
     offering_category_id: str | None = Field(
         default=None, description="sync only offerings in this category")
+    # DigitalChalk documents no rate or concurrency limit (seed-apis.md §4.6 [GAP]): 4 list
+    # pages at once is our reading, the bounded concurrency anchors.md suggests by default.
+    concurrency: int = Field(default=4, ge=1, le=32, description=(
+        "list pages read at once (DigitalChalk documents no limit: 4 is our choice)"))
 
 
 def _caller(settings: DigitalChalkSettings, system: str, retry: RetryPolicy | None,
@@ -97,24 +102,25 @@ class DigitalChalkSource(HttpConnector[DigitalChalkSettings]):
             Rejected: the server's paging did not advance.
         """
         limit = self.settings.page_size
-        offset = int(resume) if resume else 0
         params = self._filters(since, until)
-        while True:
+
+        def fetch(offset: int) -> tuple[Page | None, int | None]:
             response = self.http.send(LIST_OFFERINGS.method, LIST_OFFERINGS.path, idempotent=True,
                                       params={**params, "limit": limit, "offset": offset})
             body = self.http.json(response)
             records, bad, next_link = _read_page(body)
             count = len(records) + len(bad)
             if isinstance(body, list) and not count:
-                return  # a bare array's only end signal: an empty page
-            yield Page(records, checkpoint=str(offset + count), bad=bad)
+                return None, None  # a bare array's only end signal: an empty page
             following = _next_offset(next_link, body, offset, count)
-            if following is None:
-                return
-            if following <= offset:
+            if following is not None and following <= offset:
                 raise Rejected(f"paging did not advance past offset {offset}",
                                system=self.system)
-            offset = following
+            return Page(records, checkpoint=str(offset + count), bad=bad), following
+
+        # Up to CONCURRENCY pages in flight, handed out in order (issue 17).
+        yield from offset_pages(fetch, int(resume) if resume else 0, limit,
+                                self.settings.concurrency)
 
     @property
     def lists_everything(self) -> bool:

@@ -86,8 +86,10 @@ class RhythmSettings(ConnectionSettings):
                                     "of the Auth0 client")
     training_provider_id: str = Field(default="default-provider",
                                       description="Rhythm requires one on every offering")
+    # Rhythm documents 429 "based on tenant limits" without numbers (seed-apis.md §2.6 [GAP]):
+    # 4 is our reading. Its listing is cursor-paged, so reads overlap with the work instead.
     concurrency: int = Field(default=4, ge=1, le=32, description="records written at once "
-                             "(one call per record)")
+                             "(one call per record); no documented limit: 4 is our choice")
     webinar_account_id: str | None = Field(
         default=None, description="Zoom account for offerings the mapping marks as webinars")
 

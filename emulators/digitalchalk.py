@@ -169,7 +169,7 @@ def stats(request: Request) -> dict[str, Any]:
     """Requests served, offerings held and faults injected."""
     state = request.app.state
     return {"requests": state.requests, "offerings": state.catalog.total(),
-            "injected": state.faults.injected}
+            "injected": state.faults.injected, "max_in_flight": state.faults.max_in_flight}
 
 
 @admin.post("/offerings")

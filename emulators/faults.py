@@ -55,6 +55,13 @@ class FaultInjector:
         self.rng = random.Random(faults.seed)
         self.lock = threading.Lock()
         self.injected: dict[str, int] = {}
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}  # per method: the most requests served at once
+
+    def reset_in_flight(self) -> None:
+        """Start counting the most requests at once afresh."""
+        with self.lock:
+            self.max_in_flight = {}
 
     def configure(self, faults: Faults) -> None:
         """Switch faults at run time (the admin endpoint calls this)."""
@@ -62,6 +69,7 @@ class FaultInjector:
             self.faults = faults
             self.rng = random.Random(faults.seed)
             self.injected = {}
+            self.max_in_flight = {}
 
     def _draw(self) -> float:
         with self.lock:
@@ -80,6 +88,17 @@ class FaultInjector:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
+        method = scope["method"]
+        with self.lock:
+            now = self.in_flight[method] = self.in_flight.get(method, 0) + 1
+            self.max_in_flight[method] = max(self.max_in_flight.get(method, 0), now)
+        try:
+            await self._faulted(scope, receive, send)
+        finally:
+            with self.lock:
+                self.in_flight[method] -= 1
+
+    async def _faulted(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         f = self.faults
         if f.latency_ms:
             await asyncio.sleep(f.latency_ms / 1000)

@@ -1,4 +1,11 @@
-"""The ``sync-offerings`` flow: one Prefect task per loaded batch around the plain engine.
+"""The ``sync-offerings`` flow: Prefect tasks around groups of loaded batches of the plain engine.
+
+A task per 200-record batch cost more than the batch itself at 0 ms latency (issue 17), so a
+``load-batches`` task loads a group of batches: as many as load at once to start with, doubling
+while a task takes under ``OFFERING_SYNC_TASK_SECONDS`` / 2 (2 s by default) up to
+``OFFERING_SYNC_TASK_MAX_BATCHES``. Its retries are still meaningful: a retry sends only the
+batches of its group not yet committed. Progress shows in the run's progress artifact (per page
+read) and in each task's log lines (one per batch).
 
 What the flow adds to the engine, all of it orchestration:
 
@@ -7,7 +14,8 @@ What the flow adds to the engine, all of it orchestration:
   same pipeline from other deployments wait for the ``pipeline-<source>-<target>`` slot, which
   the flow creates on first use; the state store's lock stays the last guard;
 - batches to one vendor share its quota through the ``target-<system>`` global concurrency
-  limit (when it exists), waited for with a bound and a log line (``flows.slots``);
+  limit (when it exists): each batch in flight holds a slot, waited for with a bound and a log
+  line (``flows.slots``);
 - whole-run transient failures (a system unreachable after the connector's retries, the lock
   held, no slot in time) are retried as Prefect flow-run retries; the lock and resume make a
   retry load nothing twice. Other failures end the run at once;
@@ -71,14 +79,21 @@ def _only_transient(_task: Any, _run: Any, state: Any) -> bool:
     return False
 
 
-@task(name="load-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
+@task(name="load-batches", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
       retry_condition_fn=_only_transient, log_prints=False)
-def load_batch(step: Callable[[], T], limit: str | None = None) -> T:
-    """Send one batch to the target and record its results (the engine's step).
+def load_batches(step: Callable[[], T]) -> T:
+    """Send a group of batches to the target and record their results (the engine's step).
 
-    ``limit`` names a global concurrency limit shared by every deployment writing to the same
-    vendor, so that together they stay inside its quota. The wait for its slot is bounded and
-    logged (``flows.slots``).
+    A retry runs the same step again, which sends only the batches not yet committed.
+    """
+    return step()
+
+
+def hold_slot(limit: str | None, step: Callable[[], T]) -> T:
+    """Run one batch holding a slot of ``limit`` (a global concurrency limit).
+
+    The limit is shared by every deployment writing to the same vendor, so that together they
+    stay inside its quota. The wait for the slot is bounded and logged (``flows.slots``).
     """
     if limit is None:
         return step()
@@ -203,8 +218,11 @@ def _sync(source: str, target: str, options: SyncOptions) -> State[Any]:
                         turn, pipeline.name)
         progress = Progress(pipeline.name)
 
-        def run_batch(label: str, step: Callable[[], T]) -> T:
-            return load_batch.with_options(task_run_name=label)(step, target_limit)
+        def run_group(label: str, step: Callable[[], T]) -> T:
+            return load_batches.with_options(task_run_name=label)(step)
+
+        def run_batch(_label: str, step: Callable[[], T]) -> T:
+            return hold_slot(target_limit, step)
 
         try:
             with slots.hold(turn, wait_seconds=FLOW.pipeline_wait_seconds,
@@ -213,6 +231,8 @@ def _sync(source: str, target: str, options: SyncOptions) -> State[Any]:
                             why=f"another run of {pipeline.name} is busy"), \
                     tags(f"source-{source}", f"target-{target}"):
                 summary = sync_pipeline(pipeline, store, options, run_batch=run_batch,
+                                        run_group=run_group, group_seconds=FLOW.task_seconds,
+                                        group_max_batches=FLOW.task_max_batches,
                                         logger=logger, progress=progress.update)
                 summary.details.update(token_details(store, source, target))
         except SyncError as exc:

@@ -30,13 +30,19 @@ class ConnectionSettings(BaseSettings):
     max_connections: int = Field(default=8, ge=1, description="HTTP connections kept open")
     retries: int = Field(default=6, ge=1, description="attempts per request, first included")
     retry_budget: int = Field(default=1000, ge=0, description="retries a whole run may spend")
+    # Issue 17: calls in flight at once, one setting per system. Each system's settings class
+    # sets its default from what the vendor documents (or says that it is our reading); 1 is
+    # the safe default for a system that says nothing.
+    concurrency: int = Field(default=1, ge=1, le=32, description=(
+        "calls in flight at once: list pages read together (offset-paged sources), bulk "
+        "writes or per-record writes sent together (targets)"))
 
 
 def make_caller(settings: ConnectionSettings, system: str, auth: httpx.Auth | None,
                 retry: RetryPolicy | None = None) -> HttpCaller:
     """A pooled client with this system's auth, limiter and retry policy."""
     client = build_client(settings.base_url, auth=auth, timeout=settings.timeout,
-                          max_connections=settings.max_connections)
+                          max_connections=max(settings.max_connections, settings.concurrency))
     policy = retry or RetryPolicy(attempts=settings.retries,
                                   budget=RetryBudget(total=settings.retry_budget))
     return HttpCaller(client, system, retry=policy,

@@ -64,6 +64,14 @@ class SalesforceSettings(ConnectionSettings):
     api_version: str = "66.0"
     external_id_field: str = "OfferingSyncExternalId__c"
     batch_size: int = Field(default=DEFAULT_BATCH, ge=1, le=10_000)
+    # Salesforce does not cap concurrent requests shorter than 20 s; it allows at most 25
+    # long-running (20 s or more) at once in production orgs and sandboxes and 5 in Developer
+    # Edition and trial orgs (App Limits Cheatsheet, "API Request Limits and Allocations").
+    # 5 holds in every org even if each bulk POST ran long. The daily quota counts requests,
+    # which concurrency does not change.
+    concurrency: int = Field(default=5, ge=1, le=25, description=(
+        "bulk POSTs in flight at once (at most 5 long-running requests in Developer Edition "
+        "orgs, 25 elsewhere)"))
     timeout: float = 60.0
     quota_stop_ratio: float = Field(default=0.95, gt=0, le=1,
                                     description="stop cleanly once api-usage passes this share")

@@ -74,6 +74,7 @@ class SalesforceTarget(HttpConnector[SalesforceSettings]):
     def __init__(self, http: HttpCaller, settings: SalesforceSettings) -> None:
         super().__init__(http, settings)
         self.max_batch = settings.batch_size
+        self.batches_in_flight = settings.concurrency  # bulk POSTs at once (issue 17)
         self.api_usage: tuple[int, int] | None = None
         http.classify = classify
 

@@ -131,6 +131,7 @@ def reset(request: Request) -> dict[str, int]:
         state.org.offerings.clear()
         state.org.by_external.clear()
     state.posts = state.records_posted = state.usage = 0
+    state.faults.reset_in_flight()
     return {"offerings": 0}
 
 
@@ -162,7 +163,7 @@ def stats(request: Request) -> dict[str, Any]:
     state = request.app.state
     return {"usage": state.usage, "posts": state.posts, "records_posted": state.records_posted,
             "offerings": len(state.org.offerings), "tokens_issued": state.tokens_issued,
-            "injected": state.faults.injected}
+            "injected": state.faults.injected, "max_in_flight": state.faults.max_in_flight}
 
 
 def seed(app: FastAPI, count: int) -> None:

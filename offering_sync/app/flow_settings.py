@@ -44,3 +44,10 @@ class FlowSettings(BaseSettings):
         "Prefect's server refuses leases under 60 s.")
     slot_log_seconds: float = Field(
         default=10, gt=0, description="How often a waiting run logs that it waits.")
+    task_seconds: float = Field(
+        default=2.0, gt=0,
+        description="About how long one load-batches task loads (issue 17): a task starts "
+        "with as many batches as load at once and doubles while it takes less than half this, "
+        "so Prefect's cost per task run stays small beside the work it wraps.")
+    task_max_batches: int = Field(
+        default=50, ge=1, description="Most batches one load-batches task loads.")

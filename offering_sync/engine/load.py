@@ -11,9 +11,14 @@ fail the same way), which stops the run without a dead letter for records never 
 
 from __future__ import annotations
 
+import contextvars
 import json
+import threading
+import time
 from collections.abc import Sequence
-from dataclasses import replace
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from dataclasses import field as default
 from typing import Any
 
 from offering_sync.engine.state import Item, RunState
@@ -21,7 +26,7 @@ from offering_sync.errors import ConfigError, QuotaExhausted, Rejected, Transien
 from offering_sync.records import CreateIntent, LoadResult, TargetPlanner, WriteRequest
 from offering_sync.state import Link, LogEntry
 
-__all__ = ["Loader", "SystemicFailure"]
+__all__ = ["Group", "Loader", "SystemicFailure"]
 
 _SYSTEMIC_STATUSES = (401, 403, 404, 405)
 _TRANSIENT_BATCHES_IN_A_ROW = 3
@@ -31,38 +36,167 @@ class SystemicFailure(ConfigError):
     """The target refuses everything the same way: a setting is wrong, not the records."""
 
 
+@dataclass
+class Group:
+    """Batches loaded as one step (one Prefect task in a flow run), up to ``k`` at once.
+
+    No record (by source or external id) is in two batches of one group, and one group loads at
+    a time, so two writes of one record never overlap. ``done`` survives a retry of the step:
+    a retry sends only the batches not yet committed.
+    """
+
+    batches: list[tuple[str, list[Item], bool]] = default(default_factory=list)
+    keys: set[str] = default(default_factory=set)
+    done: set[int] = default(default_factory=set)
+    seconds: float = 0.0
+
+    def add(self, label: str, batch: list[Item], overwrite: bool) -> None:
+        """Take one more batch (the caller checked ``overlaps`` first)."""
+        self.batches.append((label, batch, overwrite))
+        self.keys.update(keys_of(batch))
+
+    def overlaps(self, batch: list[Item]) -> bool:
+        """Whether a record of ``batch`` is already in this group."""
+        return not self.keys.isdisjoint(keys_of(batch))
+
+    @property
+    def label(self) -> str:
+        """``create-batch-7``, or ``create-batches-7-12`` (``batches-…`` when mixed)."""
+        if len(self.batches) == 1:
+            return self.batches[0][0]
+        first, last = self.batches[0][0], self.batches[-1][0]
+        kinds = {label.split("-", 1)[0] for label, _, _ in self.batches}
+        kind = f"{kinds.pop()}-" if len(kinds) == 1 else ""
+        return f"{kind}batches-{first.rsplit('-', 1)[-1]}-{last.rsplit('-', 1)[-1]}"
+
+
+def keys_of(batch: list[Item]) -> set[str]:
+    """The ids that must not be written twice at once: source and external ids."""
+    return {f"s:{i.source_id}" for i in batch} | {f"e:{i.external_id}" for i in batch}
+
+
 class Loader:
     """Sends batches for one run and records what the target said."""
 
-    def __init__(self, run: RunState) -> None:
+    def __init__(self, run: RunState, in_flight: int = 1) -> None:
         self.run = run
+        self.in_flight = max(1, in_flight)
         self.transient_streak = 0
         self.first_failures: list[str] = []
         self.any_loaded = False
+        self.lock = threading.Lock()
 
-    # -- the step around a batch -----------------------------------------------------------------
+    # -- the step around a group of batches -------------------------------------------------------
 
-    def guarded(self, label: str, batch: list[Item], overwrite: bool) -> None:
-        """Run one batch step; a batch that still fails transiently becomes dead letters."""
+    def guarded_group(self, group: Group) -> None:
+        """Run one group step; batches that still fail transiently become dead letters.
+
+        The step is ``run_group`` (a Prefect task with retries in a flow run); each batch in it
+        is ``run_batch`` (direct in a flow run). A retry of the step resumes the group.
+        """
         run = self.run
+        started = time.perf_counter()
+        failed: dict[int, TransientError] = {}
         try:
-            run.run_batch(label, lambda: self.load(batch, overwrite, label))
+            run.run_group(group.label, lambda: self._load_group(group, failed))
         except TransientError as exc:
-            self.transient_streak += 1
+            self._give_up(group, failed, exc)
+        else:
+            self.transient_streak = 0
+        finally:
+            group.seconds = time.perf_counter() - started
+
+    def _give_up(self, group: Group, failed: dict[int, TransientError],
+                 exc: TransientError) -> None:
+        run = self.run
+        for index, (label, batch, _overwrite) in enumerate(group.batches):
+            if index in group.done:
+                continue
+            error = failed.get(index, exc)
             previous = run.store.open_failures(run.name, [i.source_id for i in batch])
             failures = [run.failure("load", i.source_id, i.external_id, None,
-                                    f"record {i.source_id}: not loaded after retries: {exc}",
+                                    f"record {i.source_id}: not loaded after retries: {error}",
                                     i.raw, previous=previous.get(i.source_id)) for i in batch]
             run.add("failed", len(batch))
             run.record_failures(failures)
             run.log.warning("%s: %d records not loaded after retries (%s)", label, len(batch),
-                            exc)
+                            error)
+            self.transient_streak = 0 if group.done else self.transient_streak + 1
             if self.transient_streak >= _TRANSIENT_BATCHES_IN_A_ROW:
                 raise SystemicFailure(
                     f"{run.p.target.system} failed {self.transient_streak} batches in a row "
-                    f"after retries ({exc}); stopping instead of failing every record") from exc
+                    f"after retries ({error}); stopping instead of failing every record"
+                ) from error
+
+    def _load_group(self, group: Group, failed: dict[int, TransientError]) -> None:
+        """Load the group's batches not yet done, ``in_flight`` at once, each as ``run_batch``.
+
+        A batch failing transiently does not stop the others; its error is raised at the end
+        (so the step is retried for the batches left). Any other error stops sending and is
+        raised once the batches in flight have finished.
+        """
+        run = self.run
+        failed.clear()
+        todo = [i for i in range(len(group.batches)) if i not in group.done]
+
+        tried: set[int] = set()
+
+        def one(index: int) -> None:
+            tried.add(index)
+            label, batch, overwrite = group.batches[index]
+            run.run_batch(label, lambda: self.load(batch, overwrite, label))
+
+        fatal: BaseException | None = None
+        if self.in_flight <= 1 or len(todo) <= 1:
+            for index in todo:
+                try:
+                    one(index)
+                except TransientError as exc:
+                    failed[index] = exc
+                    continue
+                except BaseException as exc:  # noqa: BLE001 - raised below
+                    fatal = exc
+                    break
+                group.done.add(index)
         else:
-            self.transient_streak = 0
+            fatal = self._concurrently(todo, one, group, failed)
+        if fatal is not None:
+            if isinstance(fatal, QuotaExhausted):  # never sent: back to pending, failed there
+                with run.lock:
+                    for index in todo:
+                        if index not in tried:
+                            _label, batch, overwrite = group.batches[index]
+                            run.pending[overwrite].update({i.source_id: i for i in batch})
+            raise fatal
+        if failed:
+            raise failed[min(failed)]
+
+    def _concurrently(self, todo: list[int], one: Any, group: Group,
+                      failed: dict[int, TransientError]) -> BaseException | None:
+        fatal: BaseException | None = None
+        with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="load") as pool:
+            running: dict[Future[None], int] = {}
+            queue = list(reversed(todo))
+            while queue or running:
+                while queue and fatal is None and len(running) < self.in_flight:
+                    index = queue.pop()
+                    running[pool.submit(contextvars.copy_context().run, one, index)] = index
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = running.pop(future)
+                    try:
+                        future.result()
+                    except TransientError as exc:
+                        failed[index] = exc
+                    except BaseException as exc:  # noqa: BLE001 - raised after the others end
+                        fatal = fatal or exc
+                    else:
+                        group.done.add(index)
+        return fatal
+
+    # -- one batch -------------------------------------------------------------------------------
 
     def load(self, batch: list[Item], overwrite: bool, label: str) -> dict[str, int]:
         """Send a batch, read every result, commit links and dead letters (one Prefect task)."""
@@ -181,6 +315,7 @@ class Loader:
             if result.conflict == "changed":
                 outcome["conflicts"] = outcome.get("conflicts", 0) + 1
             if result.ok:
+                self.any_loaded = True
                 loaded.append(Link(item.source_id, item.external_id,
                                    result.target_id or item.target_id, item.digest,
                                    result.target_version, item.source_version))
@@ -190,7 +325,6 @@ class Loader:
                                     "target changed since our last write" if result.conflict
                                     else None))
                 outcome[action] = outcome.get(action, 0) + 1
-                self.any_loaded = True
                 continue
             if result.target_id:  # it exists, but not as sent: update it next time
                 loaded.append(Link(item.source_id, item.external_id, result.target_id, None,
@@ -212,7 +346,9 @@ class Loader:
                                source=run.p.source.system, target=run.p.target.system,
                                loaded=loaded, failed=failures, counts=run.totals(), log=log,
                                settle=[i.external_id for i, *_ in failed_items
-                                       if id(i) not in clashed])
+                                       if id(i) not in clashed],
+                               has_intents=not run.p.target.upsert_key,
+                               resolve=run.may_resolve())
         run.log.info("%s: %d records → %s", label, len(items) + len(clashes),
                      ", ".join(f"{v} {k}" for k, v in sorted(outcome.items()) if v) or "nothing")
         self._watch_systemic(failures)
@@ -238,10 +374,11 @@ class Loader:
     def _watch_systemic(self, failures: list[dict[str, Any]]) -> None:
         """The same failure on the first N records in a row is a set-up problem, not N records."""
         limit = self.run.opt.systemic_after
-        if self.any_loaded or not failures or len(self.first_failures) >= limit:
-            return
-        self.first_failures += [f["error"].split(" said: ", 1)[-1] for f in failures]
-        first = self.first_failures[:limit]
+        with self.lock:
+            if self.any_loaded or not failures or len(self.first_failures) >= limit:
+                return
+            self.first_failures += [f["error"].split(" said: ", 1)[-1] for f in failures]
+            first = self.first_failures[:limit]
         if len(first) == limit and len(set(first)) == 1:
             raise SystemicFailure(
                 f"the first {limit} records sent to {self.run.p.target.system} all failed "

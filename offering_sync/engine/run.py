@@ -21,7 +21,7 @@ from typing import Any
 
 from offering_sync.diff import content_hash, plan_action
 from offering_sync.engine.heartbeat import Heartbeat
-from offering_sync.engine.load import Loader
+from offering_sync.engine.load import Group, Loader
 from offering_sync.engine.options import Counts, Pipeline, RunSummary, SyncOptions
 from offering_sync.engine.retire import retire_missing
 from offering_sync.engine.state import BatchRunner, Item, RunState, raw_hash, storable
@@ -47,17 +47,29 @@ def sync_pipeline(pipeline: Pipeline, store: StateStore, options: SyncOptions | 
                   run_batch: BatchRunner[Any] = _direct,
                   progress: Callable[[Counts], None] | None = None,
                   records: Iterable[Page] | None = None,
-                  logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> RunSummary:
+                  logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+                  run_group: BatchRunner[Any] | None = None,
+                  group_seconds: float | None = None,
+                  group_max_batches: int = 1) -> RunSummary:
     """Run one sync of ``pipeline`` and return its summary.
 
     ``records`` replaces the source's pages (used to replay dead letters' stored payloads).
     A failed run raises; the exception carries the run's summary as ``run_summary``.
 
+    Batches load in groups, up to the target's ``batches_in_flight`` at once (its
+    ``CONCURRENCY`` setting, issue 17). Each batch is wrapped in ``run_batch``, each group in
+    ``run_group`` (the flow's Prefect task). A group holds as many batches as load at once; with
+    ``group_seconds`` it grows (doubling, up to ``group_max_batches``) while a group takes less
+    than that long, so a task covers about that much loading.
+
     Raises:
         LockHeld: another live run of the same pipeline holds the lock.
         ConnectorError: the source or target failed as a whole (after retries).
     """
-    run = _Run(pipeline, store, options or SyncOptions(), run_batch, progress, logger or log)
+    run = _Run(pipeline, store, options or SyncOptions(), run_batch, progress, logger or log,
+               run_group)
+    if group_seconds:
+        run.group_seconds, run.group_max = group_seconds, max(group_max_batches, run.group_size)
     return run.execute(records)
 
 
@@ -66,11 +78,18 @@ class _Run(RunState):
 
     def __init__(self, pipeline: Pipeline, store: StateStore, options: SyncOptions,
                  run_batch: BatchRunner[Any], progress: Callable[[Counts], None] | None,
-                 logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
-        super().__init__(pipeline, store, options, run_batch, logger)
+                 logger: logging.Logger | logging.LoggerAdapter[Any],
+                 run_group: BatchRunner[Any] | None = None) -> None:
+        super().__init__(pipeline, store, options, run_batch, logger, run_group)
         self.progress = progress
         self.loads = Behind()
-        self.loader = Loader(self)
+        in_flight = max(1, int(getattr(pipeline.target, "batches_in_flight", 1) or 1))
+        self.loader = Loader(self, in_flight)
+        self.group = Group()
+        self.group_size = in_flight
+        self.group_seconds: float | None = None
+        self.group_max = in_flight
+        self.last_group: Group | None = None
         self.listing_done = False
         self.tracks_seen = False
         self.open_failures = False
@@ -117,12 +136,14 @@ class _Run(RunState):
     def _work(self, records: Iterable[Page] | None) -> tuple[str, str | None]:
         self.run_number = self.store.run_number(self.name)
         self.open_failures = self.store.count_dead_letters(pipeline=self.name) > 0
+        self.has_dead_letters = self.open_failures
         self.tracks_seen = records is None and self._reads_everything()
         try:
             for number, page in enumerate(self._all_pages(records), start=1):
                 self._check_lock()
                 self._take_page(number, page)
             self._flush_all()
+            self._submit_group()
             self.loads.wait()
         except QuotaExhausted as exc:
             self._fail_pending(str(exc))
@@ -359,14 +380,38 @@ class _Run(RunState):
         if self.opt.dry_run:
             self.loader.plan(batch, overwrite)
             return
-        # One batch loads in the background while the next pages are mapped.
-        self.loads.submit(lambda: self.loader.guarded(label, batch, overwrite))
+        if self.group.overlaps(batch):  # a record twice: its writes must not overlap
+            self._submit_group()
+        self.group.add(label, batch, overwrite)
+        if len(self.group.batches) >= self.group_size:
+            self._submit_group()
+
+    def _submit_group(self) -> None:
+        """Load the group in the background (one group at a time) while pages are mapped."""
+        group, self.group = self.group, Group()
+        if not group.batches:
+            return
+        self.loads.submit(lambda: self.loader.guarded_group(group))
+        self._resize_groups(self.last_group)  # the previous group has finished by now
+        self.last_group = group
+
+    def _resize_groups(self, finished: Group | None) -> None:
+        """Grow groups while one loads in under ``group_seconds`` (a task per that much work)."""
+        if finished is None or not self.group_seconds or not finished.seconds:
+            return
+        if finished.seconds < self.group_seconds / 2 and len(finished.batches) >= self.group_size:
+            self.group_size = min(self.group_size * 2, self.group_max)
+        elif finished.seconds > self.group_seconds * 2:
+            self.group_size = max(self.group_size // 2, self.loader.in_flight)
 
     def _fail_pending(self, reason: str) -> None:
         try:
             self.loads.wait()
         except QuotaExhausted:
-            pass  # its batch went back to pending, failed below
+            pass  # its batches went back to pending, failed below
+        for _label, batch, overwrite in self.group.batches:  # never sent
+            self.pending[overwrite].update({i.source_id: i for i in batch})
+        self.group = Group()
         failures = []
         for overwrite in (False, True):
             for item in self.pending[overwrite].values():

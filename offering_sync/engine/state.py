@@ -52,9 +52,11 @@ class RunState:
 
     def __init__(self, pipeline: Pipeline, store: StateStore, options: SyncOptions,
                  run_batch: BatchRunner[Any],
-                 logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+                 logger: logging.Logger | logging.LoggerAdapter[Any],
+                 run_group: BatchRunner[Any] | None = None) -> None:
         self.p, self.store, self.opt = pipeline, store, options
         self.run_batch, self.log = run_batch, logger
+        self.run_group: BatchRunner[Any] = run_group or _direct
         self.counts = Counts()
         self.lock = threading.Lock()
         self.pending: dict[bool, dict[str, Item]] = {False: {}, True: {}}
@@ -64,11 +66,17 @@ class RunState:
         self.watermark: datetime | None = None
         self.policy: WritePolicy = options.write_policy(pipeline)
         self.failure_reasons: dict[tuple[str, str | None, str], list[Any]] = {}
+        self.has_dead_letters = True  # until the run counted them
 
     @property
     def name(self) -> str:
         """The pipeline's name."""
         return self.p.name
+
+    def may_resolve(self) -> bool:
+        """Whether a loaded record may have an open dead letter to resolve (else skip that)."""
+        with self.lock:
+            return self.has_dead_letters or self.counts.failed > 0
 
     def add(self, name: str, amount: int = 1) -> None:
         """Add to a total, safely across threads."""
@@ -123,6 +131,10 @@ class RunState:
         self.store.record_batch(run_id=self.run_id, pipeline=self.name,
                                 source=self.p.source.system, target=self.p.target.system,
                                 loaded=(), failed=failures, counts=self.totals(), log=log)
+
+
+def _direct(_label: str, step: Callable[[], T]) -> T:
+    return step()
 
 
 def _pattern(error: str, source_id: str | None) -> str:

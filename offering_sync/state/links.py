@@ -200,11 +200,15 @@ class LinksMixin(LocksMixin):
                      loaded: Sequence[Link], failed: Sequence[Mapping[str, Any]],
                      counts: Mapping[str, int] | None = None,
                      log: Sequence[LogEntry] = (), settle: Sequence[str] = (),
-                     fenced: bool = True) -> None:
+                     fenced: bool = True, has_intents: bool = True,
+                     resolve: bool = True) -> None:
         """Write one batch's confirmed links, dead letters, log rows and totals atomically.
 
         ``settle`` names external ids whose create intents are resolved either way. With
-        ``fenced`` (the default) the commit is refused when the run lost its lock.
+        ``fenced`` (the default) the commit is refused when the run lost its lock. A caller
+        that knows there is nothing to clear skips those statements: ``has_intents=False`` when
+        the pipeline never records create intents (a target with an upsert key), ``resolve=False``
+        when the pipeline has no open dead letter to resolve.
         """
         at = now()
         with self._tx() as conn:
@@ -214,7 +218,7 @@ class LinksMixin(LocksMixin):
                 self._upsert_links(conn, [_link_row(link, source, target, run_id, at)
                                           for link in loaded])
                 ok_ids = [link.source_id for link in loaded if link.content_hash]
-                for chunk in chunks(ok_ids):
+                for chunk in chunks(ok_ids if resolve else []):
                     conn.execute(update(dead_letters).where(
                         dead_letters.c.pipeline == pipeline,
                         dead_letters.c.resolved_at.is_(None),
@@ -222,7 +226,7 @@ class LinksMixin(LocksMixin):
                     ).values(resolved_at=at, resolved_by_run=run_id))
             if failed:
                 _replace_dead_letters(conn, run_id, pipeline, failed, at)
-            settled = list(settle) + [link.external_id for link in loaded]
+            settled = list(settle) + [link.external_id for link in loaded] if has_intents else []
             for chunk in chunks(settled):
                 conn.execute(delete(intents).where(intents.c.pipeline == pipeline,
                                                    intents.c.external_id.in_(chunk)))

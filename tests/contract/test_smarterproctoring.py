@@ -101,7 +101,8 @@ def _source_over(pages):
     return SmarterProctoringSource(HttpCaller(client, "smarterproctoring"),
                                    SmarterProctoringSettings(install_sid=sp.DEMO_INSTALL,
                                                              token=SecretStr("t"),
-                                                             page_size=2)), asked
+                                                             page_size=2,
+                                                             concurrency=1)), asked
 
 
 def _offerings(*sids):
@@ -144,4 +145,29 @@ def test_reading_the_emulator_stops_on_total_and_next_alike():
     system = System("smarterproctoring", 200)
     source = system.source()
     assert sum(len(p.records) for p in source.pages()) == 200
-    assert source.http.calls == 2
+    # two pages; with CONCURRENCY=4 (the default) up to 3 guesses past the end are asked too
+    assert 2 <= source.http.calls <= 2 + 3
+
+
+def test_pages_read_together_follow_the_vendor_where_a_guess_was_wrong():
+    """k pages in flight on the guess offset+limit; a short page moves asking to its next link."""
+    listing = {0: ("a", "b", 2), 2: ("c", None, 3), 3: ("d", "e", 5), 5: ("f", None, None)}
+    asked = []
+
+    def vendor(request):
+        offset = int(request.url.params.get("offset") or 0)
+        asked.append(offset)
+        first, second, following = listing.get(offset, (None, None, None))
+        sids = [s for s in (first, second) if s]
+        link = f"http://sp/x?offset={following}&limit=2" if following is not None else None
+        return httpx.Response(200, json={"next": link, "results": _offerings(*sids)})
+
+    client = httpx.Client(transport=httpx.MockTransport(vendor), base_url="http://sp/")
+    source = SmarterProctoringSource(HttpCaller(client, "smarterproctoring"),
+                                     SmarterProctoringSettings(install_sid=sp.DEMO_INSTALL,
+                                                               token=SecretStr("t"), page_size=2,
+                                                               concurrency=3))
+    pages = list(source.pages())
+    assert [r["sid"] for p in pages for r in p.records] == ["a", "b", "c", "d", "e", "f"]
+    assert [p.checkpoint for p in pages] == ["2", "3", "5", "6"]
+    assert {0, 2, 3, 5} <= set(asked)

@@ -33,7 +33,10 @@ def test_credentials_never_reach_output_logs_errors_or_the_state_db(tmp_path):
                "OFFERING_SYNC_SALESFORCE_BASE_URL": sf.url,
                "OFFERING_SYNC_SALESFORCE_CLIENT_ID": salesforce.DEMO_CLIENT_ID,
                "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": SENTINEL_SF_SECRET,
-               "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "10"}
+               "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "10",
+               # token_ttl_calls=1 makes each token good for one call: POSTs in flight at once
+               # would share one and all but one get 401 (a real session token is shared).
+               "OFFERING_SYNC_SALESFORCE_CONCURRENCY": "1"}
         code = "import logging; from offering_sync.app.cli import main; " \
                "logging.getLogger().setLevel(logging.DEBUG); main()"
         runs = [subprocess.run([sys.executable, "-c", code, *args], env=env, text=True,

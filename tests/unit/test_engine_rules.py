@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from offering_sync.engine.load import Loader, SystemicFailure
+from offering_sync.engine.load import Group, Loader, SystemicFailure
 from offering_sync.engine.options import Pipeline, SyncOptions
 from offering_sync.engine.retire import MassDeleteRefused, retire_missing
 from offering_sync.engine.state import Item, RunState
@@ -52,6 +52,13 @@ class Scripted:
 
     def close(self):
         pass
+
+
+def guarded(loader: Loader, label: str, batch: list, overwrite: bool) -> None:
+    """One batch as its own group: what the engine does with k = 1."""
+    group = Group()
+    group.add(label, batch, overwrite)
+    loader.guarded_group(group)
 
 
 def make_run(tmp_path, target=None, ownership=None, *, db="state.db", run_id=RUN,
@@ -387,14 +394,14 @@ def test_a_batch_still_failing_after_retries_becomes_dead_letters_and_three_stop
     run = make_run(tmp_path, Scripted(answer=lambda batch, overwrite: (_ for _ in ()).throw(
         TransientError("HTTP 503", system="tgt"))))
     loader = Loader(run)
-    loader.guarded("b1", [item("1"), item("2")], True)
+    guarded(loader, "b1", [item("1"), item("2")], True)
     assert sorted(open_letters(run)) == ["1", "2"]
     assert "not loaded after retries" in open_letters(run)["1"]
     assert run.totals()["failed"] == 2
-    loader.guarded("b2", [item("3")], True)
+    guarded(loader, "b2", [item("3")], True)
     assert loader.transient_streak == 2
     with pytest.raises(SystemicFailure, match="3 batches in a row"):
-        loader.guarded("b3", [item("4")], True)
+        guarded(loader, "b3", [item("4")], True)
 
 
 def test_a_good_batch_between_bad_ones_resets_the_count(tmp_path):
@@ -407,14 +414,14 @@ def test_a_good_batch_between_bad_ones_resets_the_count(tmp_path):
 
     run = make_run(tmp_path, Scripted(answer=answer, upsert_key=True))
     loader = Loader(run)
-    loader.guarded("b1", [item("1")], True)
-    loader.guarded("b2", [item("2")], True)
+    guarded(loader, "b1", [item("1")], True)
+    guarded(loader, "b2", [item("2")], True)
     bad["on"] = False
-    loader.guarded("b3", [item("3")], True)
+    guarded(loader, "b3", [item("3")], True)
     assert loader.transient_streak == 0
     bad["on"] = True
-    loader.guarded("b4", [item("4")], True)
-    loader.guarded("b5", [item("5")], True)  # two in a row again: no stop
+    guarded(loader, "b4", [item("4")], True)
+    guarded(loader, "b5", [item("5")], True)  # two in a row again: no stop
 
 
 def test_a_used_up_quota_keeps_the_batch_for_later(tmp_path):
@@ -456,8 +463,8 @@ def test_a_dry_run_asks_a_target_that_can_plan(tmp_path):
 def test_a_guarded_batch_is_sent_as_the_caller_said(tmp_path):
     target = Scripted(upsert_key=True)
     run = make_run(tmp_path, target)
-    Loader(run).guarded("b1", [item("1", target_id="T1")], True)
-    Loader(run).guarded("b2", [item("2")], False)
+    guarded(Loader(run), "b1", [item("1", target_id="T1")], True)
+    guarded(Loader(run), "b2", [item("2")], False)
     assert [o for _, o in target.calls] == [True, False]
     assert (run.totals()["updated"], run.totals()["created"]) == (1, 1)
 
@@ -466,8 +473,8 @@ def test_a_batch_lost_to_transient_errors_keeps_the_records_and_counts_attempts(
     run = make_run(tmp_path, Scripted(answer=lambda batch, overwrite: (_ for _ in ()).throw(
         TransientError("HTTP 503", system="tgt"))))
     loader = Loader(run)
-    loader.guarded("b1", [item("1")], True)
-    loader.guarded("b2", [item("1")], True)
+    guarded(loader, "b1", [item("1")], True)
+    guarded(loader, "b2", [item("1")], True)
     (letter,) = run.store.dead_letters()
     assert (letter.stage, letter.source_id, letter.external_id, letter.attempts) == (
         "load", "1", "src:1", 2)
