@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from offering_sync.emulators import digitalchalk, rhythm, server
+from offering_sync.emulators import digitalchalk, rhythm, salesforce, server
 from offering_sync.state import StateStore
 from offering_sync.state.token_cache import StoreTokenCache
 from offering_sync.tokens import CachedToken, cache_key
@@ -50,3 +50,25 @@ def test_a_rotated_secret_cannot_read_the_old_token_and_mints_a_new_one(sqlite_u
     assert rotated.get(key) is None
     unbound = StoreTokenCache(store)
     assert unbound.get(key) is None  # no credential bound: nothing is decrypted
+
+
+@pytest.mark.parametrize("name", ["rhythm", "salesforce"])
+def test_check_reuses_the_stored_token_and_counts_what_it_mints(tmp_path, name):
+    """`check` keeps its token where `sync` does: three checks and a sync, one mint, counted."""
+    app = rhythm.create_app() if name == "rhythm" else salesforce.create_app()
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    with server.serve_in_thread(app) as vendor, \
+            server.serve_in_thread(digitalchalk.create_app(digitalchalk.Catalog(5, seed=2))) as dc:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERING_SYNC_")}
+        env.update({"OFFERING_SYNC_STATE_URL": state_url,
+                    **server.connection_env("digitalchalk", dc.url),
+                    **server.connection_env(name, vendor.url)})
+        checks = [run("check", name, env=env) for _ in range(3)]
+        synced = run("sync", "--source", "digitalchalk", "--target", name, "--json", env=env)
+    for done in checks:
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "token obtained" in checks[0].stdout
+    assert all("token from the cache" in done.stdout for done in checks[1:])
+    assert synced.returncode in (0, 1), synced.stderr  # some records may fail: not the point
+    assert app.state.tokens_issued == 1
+    assert json.loads(synced.stdout)["tokens_minted_today"][name] == 1
