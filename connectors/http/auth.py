@@ -6,7 +6,8 @@ with PyJWT) and the refresh-token grant (RFC 6749 §6). What they share lives in
 
 - a token is minted once and reused; a ``TokenCache`` (any object with ``get``/``put``/
   ``discard``) keeps it across runs, keyed by token URL, client id, grant and subject, never by a
-  secret; a 401 on an API call discards it and mints exactly one new token;
+  secret; it is refreshed ``margin`` (60 s) before it expires, or at half its life when it
+  lasts less than two margins; a 401 on an API call discards it and mints exactly one new token;
 - ``minted`` counts tokens obtained from the token endpoint (a run summary can show it: Rhythm
   caps tokens per month);
 - a refusal by the token endpoint (``invalid_client``, ``invalid_grant``,
@@ -108,6 +109,7 @@ class OAuth2Token(httpx.Auth):
                  extra: dict[str, str] | None = None, cache: TokenCache | None = None,
                  subject: str = "", use_instance_url: bool = False,
                  margin: timedelta = timedelta(seconds=60)) -> None:
+        # ``margin``: refresh this long before expiry, at most half the token's lifetime.
         self.token_url, self.client_id, self.system = token_url, client_id, system
         self.names = names or SettingNames.for_system(system)
         self._json, self._extra = json_body, extra or {}
@@ -262,13 +264,15 @@ class OAuth2Token(httpx.Auth):
         secret = str(payload["access_token"])
         register_secret(secret)
         expires_at = None
+        issued_at = datetime.now(UTC)
         lifetime = payload.get("expires_in")
         if (isinstance(lifetime, int | float) and not isinstance(lifetime, bool)) or \
                 (isinstance(lifetime, str) and lifetime.isdigit()):
-            expires_at = datetime.now(UTC) + timedelta(seconds=float(lifetime))
+            expires_at = issued_at + timedelta(seconds=float(lifetime))
         self.token_response = {k: v for k, v in payload.items() if k not in _SECRET_KEYS}
         self.minted += 1
-        return CachedToken(SecretStr(secret), expires_at, dict(self.token_response))
+        return CachedToken(SecretStr(secret), expires_at, dict(self.token_response),
+                           issued_at=issued_at)
 
 
 class OAuth2ClientCredentials(OAuth2Token):

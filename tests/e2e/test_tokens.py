@@ -72,3 +72,25 @@ def test_check_reuses_the_stored_token_and_counts_what_it_mints(tmp_path, name):
     assert synced.returncode in (0, 1), synced.stderr  # some records may fail: not the point
     assert app.state.tokens_issued == 1
     assert json.loads(synced.stdout)["tokens_minted_today"][name] == 1
+
+
+def test_a_stored_short_lived_token_keeps_its_lifetime_and_is_refreshed_at_half_life(sqlite_url):
+    from datetime import UTC, datetime, timedelta
+
+    from pydantic import SecretStr
+
+    now = datetime.now(UTC)
+    key = cache_key("https://auth.example/oauth/token", "client", "client_credentials")
+    cache = StoreTokenCache(StateStore(sqlite_url))
+    cache.bind(key, b"secret", "rhythm")
+    cache.put(key, CachedToken(SecretStr("tok-40s"), now + timedelta(seconds=40), {},
+                               issued_at=now))
+    later = StoreTokenCache(StateStore(sqlite_url))  # another process
+    later.bind(key, b"secret", "rhythm")
+    token = later.get(key)
+    margin = timedelta(seconds=60)
+    assert token.usable(margin, now + timedelta(seconds=10))
+    assert not token.usable(margin, now + timedelta(seconds=25))  # past half its life
+    day = CachedToken(SecretStr("tok-24h"), now + timedelta(hours=24), {}, issued_at=now)
+    assert day.usable(margin, now + timedelta(hours=23, minutes=58))
+    assert not day.usable(margin, now + timedelta(hours=23, minutes=59, seconds=30))
