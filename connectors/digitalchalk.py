@@ -26,7 +26,12 @@ from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.per_record import pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
-from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors.http.settings import (
+    ConnectionSettings,
+    HttpConnector,
+    HttpUrl,
+    make_caller,
+)
 from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall, Check, SystemSpec
 
@@ -55,7 +60,7 @@ class DigitalChalkSettings(ConnectionSettings):
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_DIGITALCHALK_", env_file=".env",
                                       extra="ignore")
 
-    base_url: str = "https://api.digitalchalk.com/dc/api/v5"
+    base_url: HttpUrl = "https://api.digitalchalk.com/dc/api/v5"
     token: SecretStr | None = Field(default=None, description="API token (DigitalChalk: My "
                                     "Account → API); required")
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE,
@@ -192,7 +197,7 @@ def _next_offset(link: str | None, body: Any, offset: int, count: int) -> int | 
 def check() -> list[Check]:
     """``offering-sync check digitalchalk``: settings, token, page 1 of offerings; no write."""
     return source_check("digitalchalk", "OFFERING_SYNC_DIGITALCHALK_",
-                        DigitalChalkSource.from_settings)
+                        DigitalChalkSource.from_settings, DigitalChalkSource.settings_class)
 
 
 SYSTEM = SystemSpec(

@@ -27,7 +27,12 @@ from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
-from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors.http.settings import (
+    ConnectionSettings,
+    HttpConnector,
+    HttpUrl,
+    make_caller,
+)
 from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall, Check, SystemSpec
 from offering_sync.settings import read_settings
@@ -73,10 +78,10 @@ class RhythmSettings(ConnectionSettings):
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_RHYTHM_", env_file=".env",
                                       extra="ignore")
 
-    base_url: str = "https://certifications.api.rhythmsoftware.com"
+    base_url: HttpUrl = "https://certifications.api.rhythmsoftware.com"
     tenant_id: str | None = Field(default=None, description="your tenant id (part of every "
                                   "API path); required")
-    auth_url: str | None = Field(default=None, description="the Auth0 token URL, "
+    auth_url: HttpUrl | None = Field(default=None, description="the Auth0 token URL, "
                                   "https://<auth0-domain>/oauth/token")
     client_id: str | None = Field(default=None, description="Auth0 machine-to-machine client "
                                   "id (with AUTH_URL and CLIENT_SECRET)")
@@ -357,7 +362,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 def check() -> list[Check]:
     """``offering-sync check rhythm``: settings, token, page 1 of offerings; no write."""
     return source_check("rhythm", "OFFERING_SYNC_RHYTHM_",
-                        RhythmSource.from_settings)
+                        RhythmSource.from_settings, RhythmSource.settings_class)
 
 
 SYSTEM = SystemSpec(

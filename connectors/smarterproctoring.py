@@ -26,7 +26,12 @@ from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
-from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors.http.settings import (
+    ConnectionSettings,
+    HttpConnector,
+    HttpUrl,
+    make_caller,
+)
 from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall, Check, SystemSpec
 
@@ -53,7 +58,7 @@ class SmarterProctoringSettings(ConnectionSettings):
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_SMARTERPROCTORING_",
                                       env_file=".env", extra="ignore")
 
-    base_url: str = "https://api.smarterproctoring.com"
+    base_url: HttpUrl = "https://api.smarterproctoring.com"
     token: SecretStr | None = Field(default=None, description="JWT from your account manager "
                                     "(sent in the token header); required")
     install_sid: str | None = Field(default=None, description="your install's SID (part of "
@@ -276,7 +281,7 @@ def _following(body: Any, offset: int, count: int) -> int | None:
 def check() -> list[Check]:
     """``offering-sync check smarterproctoring``: settings, token, page 1 of offerings; no write."""
     return source_check("smarterproctoring", "OFFERING_SYNC_SMARTERPROCTORING_",
-                        SmarterProctoringSource.from_settings)
+                        SmarterProctoringSource.from_settings, SmarterProctoringSource.settings_class)
 
 
 SYSTEM = SystemSpec(

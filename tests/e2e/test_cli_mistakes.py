@@ -175,3 +175,46 @@ def test_a_postgresql_store_without_its_driver_names_the_extra_to_install(tmp_pa
     done = run("runs", env=env)
     assert done.returncode == 2
     assert "pip install 'offering-sync[postgres]'" in one_sentence(done)
+
+
+# Every system set up (nothing is reached: each mistake is caught before any request).
+_ALL_SET = {
+    "OFFERING_SYNC_DIGITALCHALK_BASE_URL": "http://127.0.0.1:9/dc/api/v5",
+    "OFFERING_SYNC_DIGITALCHALK_TOKEN": "dc-token",
+    "OFFERING_SYNC_RHYTHM_BASE_URL": "http://127.0.0.1:9",
+    "OFFERING_SYNC_RHYTHM_TENANT_ID": "tenant-1",
+    "OFFERING_SYNC_RHYTHM_AUTH_URL": "http://127.0.0.1:9/oauth/token",
+    "OFFERING_SYNC_RHYTHM_CLIENT_ID": "client", "OFFERING_SYNC_RHYTHM_CLIENT_SECRET": "secret",
+    "OFFERING_SYNC_SALESFORCE_LOGIN_URL": "http://127.0.0.1:9",
+    "OFFERING_SYNC_SALESFORCE_CLIENT_ID": "client",
+    "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": "secret",
+    "OFFERING_SYNC_SMARTERPROCTORING_BASE_URL": "http://127.0.0.1:9",
+    "OFFERING_SYNC_SMARTERPROCTORING_TOKEN": "sp-token",
+    "OFFERING_SYNC_SMARTERPROCTORING_INSTALL_SID": "AI" + "0" * 32,
+}
+
+
+@pytest.mark.parametrize(("variable", "system"), [
+    ("OFFERING_SYNC_RHYTHM_BASE_URL", "rhythm"),
+    ("OFFERING_SYNC_RHYTHM_AUTH_URL", "rhythm"),
+    ("OFFERING_SYNC_SALESFORCE_LOGIN_URL", "salesforce"),
+    ("OFFERING_SYNC_SALESFORCE_BASE_URL", "salesforce"),
+    ("OFFERING_SYNC_SALESFORCE_INSTANCE_URL", "salesforce"),
+    ("OFFERING_SYNC_SMARTERPROCTORING_BASE_URL", "smarterproctoring"),
+    ("OFFERING_SYNC_DIGITALCHALK_BASE_URL", "digitalchalk"),
+])
+def test_a_url_setting_without_its_scheme_is_named_by_sync_and_check(tmp_path, variable,
+                                                                      system):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERING_SYNC_")}
+    env.update({**_ALL_SET, "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+                variable: "127.0.0.1:9101"})
+    target = "salesforce" if system == "digitalchalk" else system
+    done = run("sync", "--source", "digitalchalk", "--target", target, env=env)
+    assert done.returncode == 2, done.stderr
+    text = one_sentence(done)
+    assert f"{variable}='127.0.0.1:9101'" in text and "https://127.0.0.1:9101" in text, text
+    checked = run("check", system, env=env)
+    assert checked.returncode == 2
+    line = " ".join(checked.stdout.split())
+    assert f"✗ {system} · settings: bad setting: {variable}='127.0.0.1:9101'" in line, line
+    assert "status page" not in line and "Traceback" not in checked.stderr
