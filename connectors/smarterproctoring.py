@@ -281,7 +281,8 @@ def _following(body: Any, offset: int, count: int) -> int | None:
 def check() -> list[Check]:
     """``offering-sync check smarterproctoring``: settings, token, page 1 of offerings; no write."""
     return source_check("smarterproctoring", "OFFERING_SYNC_SMARTERPROCTORING_",
-                        SmarterProctoringSource.from_settings, SmarterProctoringSource.settings_class)
+                        SmarterProctoringSource.from_settings,
+                        SmarterProctoringSource.settings_class)
 
 
 SYSTEM = SystemSpec(

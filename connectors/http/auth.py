@@ -12,7 +12,8 @@ with PyJWT) and the refresh-token grant (RFC 6749 §6). What they share lives in
   caps tokens per month);
 - a refusal by the token endpoint (``invalid_client``, ``invalid_grant``,
   ``unsupported_grant_type``, Auth0's ``access_denied``) raises ``Unauthorized`` in one sentence
-  that names the setting that was refused and the token URL, never the secret;
+  that names the setting that was refused and the token URL, never the secret; a 404 or 405
+  names the token URL's own setting whatever the body says (nothing takes token requests there);
 - with ``use_instance_url`` every request signed with a token goes to the ``instance_url`` its
   token response named (Salesforce: the org's instance, not the login host).
 
@@ -246,6 +247,8 @@ class OAuth2Token(httpx.Auth):
         if status >= 500 or status == 408:
             raise TransientError(f"the token endpoint {where} failed on its side",
                                  system=self.system, status=status)
+        if status in (404, 405):  # nothing takes a token request there: the URL is wrong,
+            raise self._not_a_token_endpoint(status)  # whatever error its body names
         if isinstance(payload, dict) and payload.get("error"):
             error = str(payload["error"])
             description = redact(str(payload.get("error_description") or "")
@@ -257,8 +260,11 @@ class OAuth2Token(httpx.Auth):
         if status == 200:
             raise Unauthorized(f"the token endpoint {where} answered without an access_token; "
                                f"check {self.names.url}", system=self.system, status=status)
-        raise Unauthorized(f"{where} is not an OAuth token endpoint (HTTP {status}); check "
-                           f"{self.names.url}", system=self.system, status=status)
+        raise self._not_a_token_endpoint(status)
+
+    def _not_a_token_endpoint(self, status: int) -> Unauthorized:
+        return Unauthorized(f"{self.token_url} is not an OAuth token endpoint; check "
+                            f"{self.names.url}", system=self.system, status=status)
 
     def _keep(self, payload: dict[str, Any]) -> CachedToken:
         secret = str(payload["access_token"])

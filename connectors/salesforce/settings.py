@@ -99,8 +99,13 @@ class SalesforceSettings(ConnectionSettings):
         if self.instance_url:
             return env("instance_url" if "instance_url" in self.model_fields_set or not legacy
                        else "base_url")
-        return env("base_url" if legacy and "login_url" not in self.model_fields_set
-                   else "login_url")
+        return self.login_url_setting
+
+    @property
+    def login_url_setting(self) -> str:
+        """The variable the login URL (where tokens come from) came from, as the user wrote it."""
+        legacy = "base_url" in self.model_fields_set and "login_url" not in self.model_fields_set
+        return env("base_url" if legacy else "login_url")
 
     @property
     def flow(self) -> Flow | None:

@@ -218,3 +218,48 @@ def test_a_url_setting_without_its_scheme_is_named_by_sync_and_check(tmp_path, v
     line = " ".join(checked.stdout.split())
     assert f"✗ {system} · settings: bad setting: {variable}='127.0.0.1:9101'" in line, line
     assert "status page" not in line and "Traceback" not in checked.stderr
+
+
+def _no_token_endpoint(status: int):
+    """A server that answers every path as some web servers do: ``{"error": "Not Found"}``."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    phrase = {404: "Not Found", 405: "Method Not Allowed"}[status]
+
+    async def answer(_request):
+        return JSONResponse({"error": phrase, "statusCode": status}, status_code=status)
+
+    return Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
+
+
+@pytest.mark.parametrize(("system", "variable", "status"), [
+    ("rhythm", "OFFERING_SYNC_RHYTHM_AUTH_URL", 404),
+    ("rhythm", "OFFERING_SYNC_RHYTHM_AUTH_URL", 405),
+    ("salesforce", "OFFERING_SYNC_SALESFORCE_LOGIN_URL", 404),
+    ("salesforce", "OFFERING_SYNC_SALESFORCE_BASE_URL", 405),  # the earlier name, still read
+])
+def test_a_wrong_token_url_names_that_setting_not_the_credentials(tmp_path, system, variable,
+                                                                  status):
+    vendor_app = rhythm.create_app() if system == "rhythm" else salesforce.create_app()
+    with server.serve_in_thread(vendor_app) as vendor, \
+            server.serve_in_thread(_no_token_endpoint(status)) as nowhere, \
+            server.serve_in_thread(digitalchalk.create_app(digitalchalk.Catalog(5))) as dc:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERING_SYNC_")}
+        env.update({**server.connection_env("digitalchalk", dc.url),
+                    **server.connection_env(system, vendor.url),
+                    "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+                    variable: nowhere.url + ("" if system == "salesforce" else "/token")})
+        if variable.endswith("_BASE_URL"):
+            env.pop("OFFERING_SYNC_SALESFORCE_LOGIN_URL")
+        done = run("sync", "--source", "digitalchalk", "--target", system, env=env)
+        checked = run("check", system, env=env)
+    assert done.returncode == 2, done.stderr
+    text = one_sentence(done)
+    assert f"not an OAuth token endpoint; check {variable} | HTTP {status}" in text, text
+    assert "refused" not in text and "CLIENT" not in text
+    assert checked.returncode == 2
+    line = " ".join(next(x for x in checked.stdout.splitlines() if "· token:" in x).split())
+    assert f"check {variable}" in line and "refused" not in line and "CLIENT" not in line, line
+    assert vendor_app.state.tokens_issued == 0
