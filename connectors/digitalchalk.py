@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -134,7 +134,7 @@ class DigitalChalkSource(HttpConnector[DigitalChalkSettings]):
     def _one(self, offering_id: str) -> Raw | None:
         try:
             response = self.http.send(GET_OFFERING.method,
-                                      GET_OFFERING.url(id=quote(offering_id, safe="")),
+                                      GET_OFFERING.url(id=offering_id),
                                       idempotent=True, record=offering_id)
         except Rejected as exc:
             if exc.status == 404:

@@ -13,11 +13,12 @@ again once on a 409. A per-record API, driven with bounded concurrency.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from offering_sync.connectors import MAPPINGS_DIR
@@ -68,6 +69,7 @@ LIST_FIELDS = ("id", "name", "description", "short_description", "course_id", "t
                "sys_external_id", "sys_created_at", "sys_last_modified_at", "sys_version")
 """What the listing asks for (``fields``): what rhythm_to_canonical.yaml reads, plus the version
 and modification time a run needs to skip unchanged records (a test keeps the two in step)."""
+_NOT_IN_A_TENANT = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
 PAYLOAD_FIELDS = RECORD_FIELDS - {"id", "sys_created_at", "sys_last_modified_at", "sys_version",
                                   "sys_locked"}
 
@@ -94,6 +96,16 @@ class RhythmSettings(ConnectionSettings):
                              "(one call per record)")
     webinar_account_id: str | None = Field(
         default=None, description="Zoom account for offerings the mapping marks as webinars")
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _one_segment(cls, value: str | None) -> str | None:
+        # Every call puts it in the path (encoded as one segment all the same): a value that
+        # could only be a typo or a path of its own is refused here, naming the variable.
+        if value is not None and (value in (".", "..") or _NOT_IN_A_TENANT.search(value)):
+            raise ValueError("a tenant id is one URL path segment: not . or .., and no / \\ "
+                             "? # %, spaces or control characters")
+        return value
 
 
 def mapping_settings(settings: RhythmSettings | None = None) -> dict[str, Any]:

@@ -97,7 +97,7 @@ class SmarterProctoringSource(HttpConnector[SmarterProctoringSettings]):
 
     def __init__(self, http: HttpCaller, settings: SmarterProctoringSettings) -> None:
         super().__init__(http, settings)
-        self.path = f"v1/installs/{settings.install_sid}/courseOfferings"
+        self.path = LIST.url(install=settings.install_sid)
 
 
     def pages(self, *, since: datetime | None = None, until: datetime | None = None,

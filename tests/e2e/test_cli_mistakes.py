@@ -263,3 +263,16 @@ def test_a_wrong_token_url_names_that_setting_not_the_credentials(tmp_path, syst
     line = " ".join(next(x for x in checked.stdout.splitlines() if "· token:" in x).split())
     assert f"check {variable}" in line and "refused" not in line and "CLIENT" not in line, line
     assert vendor_app.state.tokens_issued == 0
+
+
+@pytest.mark.parametrize("tenant", ["tenant-ho/../tenant-ho", "tenant ho?x=1", ".."])
+def test_a_tenant_id_that_is_no_path_segment_is_refused_naming_it(tmp_path, tenant):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERING_SYNC_")}
+    env.update({**_ALL_SET, "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+                "OFFERING_SYNC_RHYTHM_TENANT_ID": tenant})
+    says = f"bad setting: OFFERING_SYNC_RHYTHM_TENANT_ID={tenant!r}: a tenant id is one URL path"
+    done = run("sync", "--source", "digitalchalk", "--target", "rhythm", env=env)
+    assert done.returncode == 2, done.stderr
+    assert says in one_sentence(done)
+    checked = run("check", "rhythm", env=env)
+    assert checked.returncode == 2 and f"✗ rhythm · settings: {says}" in checked.stdout
