@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -27,7 +27,12 @@ from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.paging import offset_pages
 from offering_sync.connectors.http.per_record import pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
-from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors.http.settings import (
+    ConnectionSettings,
+    HttpConnector,
+    HttpUrl,
+    make_caller,
+)
 from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall, Check, SystemSpec
 
@@ -56,7 +61,7 @@ class DigitalChalkSettings(ConnectionSettings):
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_DIGITALCHALK_", env_file=".env",
                                       extra="ignore")
 
-    base_url: str = "https://api.digitalchalk.com/dc/api/v5"
+    base_url: HttpUrl = "https://api.digitalchalk.com/dc/api/v5"
     token: SecretStr | None = Field(default=None, description="API token (DigitalChalk: My "
                                     "Account → API); required")
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE,
@@ -135,7 +140,7 @@ class DigitalChalkSource(HttpConnector[DigitalChalkSettings]):
     def _one(self, offering_id: str) -> Raw | None:
         try:
             response = self.http.send(GET_OFFERING.method,
-                                      GET_OFFERING.url(id=quote(offering_id, safe="")),
+                                      GET_OFFERING.url(id=offering_id),
                                       idempotent=True, record=offering_id)
         except Rejected as exc:
             if exc.status == 404:
@@ -198,7 +203,7 @@ def _next_offset(link: str | None, body: Any, offset: int, count: int) -> int | 
 def check() -> list[Check]:
     """``offering-sync check digitalchalk``: settings, token, page 1 of offerings; no write."""
     return source_check("digitalchalk", "OFFERING_SYNC_DIGITALCHALK_",
-                        DigitalChalkSource.from_settings)
+                        DigitalChalkSource.from_settings, DigitalChalkSource.settings_class)
 
 
 SYSTEM = SystemSpec(

@@ -13,11 +13,12 @@ again once on a 409. A per-record API, driven with bounded concurrency.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from offering_sync.connectors import MAPPINGS_DIR
@@ -27,7 +28,12 @@ from offering_sync.connectors.http.check import source_check
 from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
-from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors.http.settings import (
+    ConnectionSettings,
+    HttpConnector,
+    HttpUrl,
+    make_caller,
+)
 from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall, Check, SystemSpec
 from offering_sync.settings import read_settings
@@ -64,6 +70,7 @@ LIST_FIELDS = ("id", "name", "description", "short_description", "course_id", "t
                "sys_version")
 """What the listing asks for (``fields``): what rhythm_to_canonical.yaml reads, plus the version
 and modification time a run needs to skip unchanged records (a test keeps the two in step)."""
+_NOT_IN_A_TENANT = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
 PAYLOAD_FIELDS = RECORD_FIELDS - {"id", "sys_created_at", "sys_last_modified_at", "sys_version",
                                   "sys_locked"}
 
@@ -74,10 +81,10 @@ class RhythmSettings(ConnectionSettings):
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_RHYTHM_", env_file=".env",
                                       extra="ignore")
 
-    base_url: str = "https://certifications.api.rhythmsoftware.com"
+    base_url: HttpUrl = "https://certifications.api.rhythmsoftware.com"
     tenant_id: str | None = Field(default=None, description="your tenant id (part of every "
                                   "API path); required")
-    auth_url: str | None = Field(default=None, description="the Auth0 token URL, "
+    auth_url: HttpUrl | None = Field(default=None, description="the Auth0 token URL, "
                                   "https://<auth0-domain>/oauth/token")
     client_id: str | None = Field(default=None, description="Auth0 machine-to-machine client "
                                   "id (with AUTH_URL and CLIENT_SECRET)")
@@ -92,6 +99,16 @@ class RhythmSettings(ConnectionSettings):
                              "(one call per record); no documented limit: 4 is our choice")
     webinar_account_id: str | None = Field(
         default=None, description="Zoom account for offerings the mapping marks as webinars")
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _one_segment(cls, value: str | None) -> str | None:
+        # Every call puts it in the path (encoded as one segment all the same): a value that
+        # could only be a typo or a path of its own is refused here, naming the variable.
+        if value is not None and (value in (".", "..") or _NOT_IN_A_TENANT.search(value)):
+            raise ValueError("a tenant id is one URL path segment: not . or .., and no / \\ "
+                             "? # %, spaces or control characters")
+        return value
 
 
 def mapping_settings(settings: RhythmSettings | None = None) -> dict[str, Any]:
@@ -360,7 +377,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 def check() -> list[Check]:
     """``offering-sync check rhythm``: settings, token, page 1 of offerings; no write."""
     return source_check("rhythm", "OFFERING_SYNC_RHYTHM_",
-                        RhythmSource.from_settings)
+                        RhythmSource.from_settings, RhythmSource.settings_class)
 
 
 SYSTEM = SystemSpec(

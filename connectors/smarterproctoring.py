@@ -27,7 +27,12 @@ from offering_sync.connectors.http.client import HttpCaller
 from offering_sync.connectors.http.paging import offset_pages
 from offering_sync.connectors.http.per_record import PerRecordTarget, pages_by_id
 from offering_sync.connectors.http.retry import RetryPolicy
-from offering_sync.connectors.http.settings import ConnectionSettings, HttpConnector, make_caller
+from offering_sync.connectors.http.settings import (
+    ConnectionSettings,
+    HttpConnector,
+    HttpUrl,
+    make_caller,
+)
 from offering_sync.errors import ConfigError, Rejected
 from offering_sync.plugin import ApiCall, Check, SystemSpec
 
@@ -54,7 +59,7 @@ class SmarterProctoringSettings(ConnectionSettings):
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_SMARTERPROCTORING_",
                                       env_file=".env", extra="ignore")
 
-    base_url: str = "https://api.smarterproctoring.com"
+    base_url: HttpUrl = "https://api.smarterproctoring.com"
     token: SecretStr | None = Field(default=None, description="JWT from your account manager "
                                     "(sent in the token header); required")
     install_sid: str | None = Field(default=None, description="your install's SID (part of "
@@ -96,7 +101,7 @@ class SmarterProctoringSource(HttpConnector[SmarterProctoringSettings]):
 
     def __init__(self, http: HttpCaller, settings: SmarterProctoringSettings) -> None:
         super().__init__(http, settings)
-        self.path = f"v1/installs/{settings.install_sid}/courseOfferings"
+        self.path = LIST.url(install=settings.install_sid)
 
 
     def pages(self, *, since: datetime | None = None, until: datetime | None = None,
@@ -281,7 +286,8 @@ def _following(body: Any, offset: int, count: int) -> int | None:
 def check() -> list[Check]:
     """``offering-sync check smarterproctoring``: settings, token, page 1 of offerings; no write."""
     return source_check("smarterproctoring", "OFFERING_SYNC_SMARTERPROCTORING_",
-                        SmarterProctoringSource.from_settings)
+                        SmarterProctoringSource.from_settings,
+                        SmarterProctoringSource.settings_class)
 
 
 SYSTEM = SystemSpec(

@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from offering_sync.records import Source, Target
 
-__all__ = ["ENTRY_POINT_GROUP", "ApiCall", "Check", "SystemSpec"]
+__all__ = ["ENTRY_POINT_GROUP", "ApiCall", "Check", "SystemSpec", "segment"]
 
 ENTRY_POINT_GROUP = "offering_sync.systems"
 
@@ -36,8 +37,13 @@ class ApiCall:
     note: str = ""
 
     def url(self, **parts: Any) -> str:
-        """The path with ``{placeholders}`` filled in."""
-        return self.path.format(**parts)
+        """The path with each ``{placeholder}`` filled in as exactly one path segment.
+
+        Values are percent-encoded (``/``, ``?``, ``#``, spaces, non-ASCII), and a value of
+        ``.`` or ``..`` has its dots encoded too, so a tenant id or record id can neither walk
+        the path (``a/../b``) nor start a query string (``a?x=1``).
+        """
+        return self.path.format(**{name: segment(value) for name, value in parts.items()})
 
     def describe(self) -> str:
         """One line for the README: method, path and (for a reading) that it is ours."""
@@ -46,6 +52,12 @@ class ApiCall:
         if self.note:
             text += f" ({self.note})"
         return text
+
+
+def segment(value: Any) -> str:
+    """``value`` as one URL path segment: percent-encoded, dot segments included."""
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if text in (".", "..") else text
 
 
 @dataclass(frozen=True, slots=True)

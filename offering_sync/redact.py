@@ -1,17 +1,20 @@
 """Scrub secrets from text, URLs, headers and log records before anyone sees them.
 
 Every credential a connector builds is registered here, so its exact value is replaced wherever
-it appears; well-known shapes (Bearer tokens, ``access_token`` fields, ``token`` headers) are
-masked even when unregistered.
+it appears, and so are the forms a vendor's answer may echo it in: JSON-escaped (once, or twice
+when a JSON body sits inside a JSON string) and URL-encoded. Well-known shapes (Bearer tokens,
+``access_token`` fields, ``token`` headers) are masked even when unregistered.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import quote, quote_plus
 
 __all__ = ["RedactingFilter", "install_log_redaction", "redact", "redacting", "register_secret"]
 
@@ -27,10 +30,22 @@ _PATTERNS = [
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret so that ``redact`` removes it from any text."""
+    """Remember a secret so that ``redact`` removes it, in any of its echoed forms, from text."""
     if value and len(value) >= 4:
+        forms = _forms(value)
         with _lock:
-            _secrets.add(value)
+            _secrets.update(forms)
+
+
+def _forms(value: str) -> set[str]:
+    """The secret as written, JSON-escaped and URL-encoded: how a vendor's body may echo it."""
+    escaped = json.dumps(value)[1:-1]
+    forms = {value, escaped, json.dumps(value, ensure_ascii=False)[1:-1],
+             json.dumps(escaped)[1:-1]}
+    for encoded in (quote(value, safe=""), quote(value), quote_plus(value, safe=""),
+                    quote_plus(value)):
+        forms |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)}
+    return forms
 
 
 def redact(text: str) -> str:

@@ -30,11 +30,32 @@ class CachedToken:
     """When the token endpoint said it expires; ``None`` when it did not say (Salesforce)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Non-secret fields of the token response, e.g. ``instance_url``, ``token_type``."""
+    issued_at: datetime | None = None
+    """When it was minted; with ``expires_at`` it gives the lifetime that bounds the margin."""
+
+    @property
+    def lifetime(self) -> timedelta | None:
+        """How long the token endpoint said it lasts, if known."""
+        if self.expires_at is None:
+            return None
+        if self.issued_at is not None:
+            return self.expires_at - self.issued_at
+        said = self.extra.get("expires_in")  # entries kept before issued_at was
+        if isinstance(said, int | float) and not isinstance(said, bool) and said >= 0:
+            return timedelta(seconds=float(said))
+        return None
 
     def usable(self, margin: timedelta, now: datetime | None = None) -> bool:
-        """Whether it is still worth sending: unexpired with ``margin`` to spare, or no expiry."""
+        """Whether it is still worth sending: unexpired with a margin to spare, or no expiry.
+
+        The margin is ``margin``, but at most half the token's lifetime: a token that lasts
+        40 s is refreshed 20 s before it expires, not before every request.
+        """
         if self.expires_at is None:
             return True
+        lifetime = self.lifetime
+        if lifetime is not None:
+            margin = min(margin, lifetime / 2)
         return (now or datetime.now(UTC)) + margin < self.expires_at
 
 

@@ -6,12 +6,14 @@ with PyJWT) and the refresh-token grant (RFC 6749 §6). What they share lives in
 
 - a token is minted once and reused; a ``TokenCache`` (any object with ``get``/``put``/
   ``discard``) keeps it across runs, keyed by token URL, client id, grant and subject, never by a
-  secret; a 401 on an API call discards it and mints exactly one new token;
+  secret; it is refreshed ``margin`` (60 s) before it expires, or at half its life when it
+  lasts less than two margins; a 401 on an API call discards it and mints exactly one new token;
 - ``minted`` counts tokens obtained from the token endpoint (a run summary can show it: Rhythm
   caps tokens per month);
 - a refusal by the token endpoint (``invalid_client``, ``invalid_grant``,
   ``unsupported_grant_type``, Auth0's ``access_denied``) raises ``Unauthorized`` in one sentence
-  that names the setting that was refused and the token URL, never the secret;
+  that names the setting that was refused and the token URL, never the secret; a 404 or 405
+  names the token URL's own setting whatever the body says (nothing takes token requests there);
 - with ``use_instance_url`` every request signed with a token goes to the ``instance_url`` its
   token response named (Salesforce: the org's instance, not the login host).
 
@@ -108,6 +110,7 @@ class OAuth2Token(httpx.Auth):
                  extra: dict[str, str] | None = None, cache: TokenCache | None = None,
                  subject: str = "", use_instance_url: bool = False,
                  margin: timedelta = timedelta(seconds=60)) -> None:
+        # ``margin``: refresh this long before expiry, at most half the token's lifetime.
         self.token_url, self.client_id, self.system = token_url, client_id, system
         self.names = names or SettingNames.for_system(system)
         self._json, self._extra = json_body, extra or {}
@@ -244,6 +247,8 @@ class OAuth2Token(httpx.Auth):
         if status >= 500 or status == 408:
             raise TransientError(f"the token endpoint {where} failed on its side",
                                  system=self.system, status=status)
+        if status in (404, 405):  # nothing takes a token request there: the URL is wrong,
+            raise self._not_a_token_endpoint(status)  # whatever error its body names
         if isinstance(payload, dict) and payload.get("error"):
             error = str(payload["error"])
             description = redact(str(payload.get("error_description") or "")
@@ -255,20 +260,25 @@ class OAuth2Token(httpx.Auth):
         if status == 200:
             raise Unauthorized(f"the token endpoint {where} answered without an access_token; "
                                f"check {self.names.url}", system=self.system, status=status)
-        raise Unauthorized(f"{where} is not an OAuth token endpoint (HTTP {status}); check "
-                           f"{self.names.url}", system=self.system, status=status)
+        raise self._not_a_token_endpoint(status)
+
+    def _not_a_token_endpoint(self, status: int) -> Unauthorized:
+        return Unauthorized(f"{self.token_url} is not an OAuth token endpoint; check "
+                            f"{self.names.url}", system=self.system, status=status)
 
     def _keep(self, payload: dict[str, Any]) -> CachedToken:
         secret = str(payload["access_token"])
         register_secret(secret)
         expires_at = None
+        issued_at = datetime.now(UTC)
         lifetime = payload.get("expires_in")
         if (isinstance(lifetime, int | float) and not isinstance(lifetime, bool)) or \
                 (isinstance(lifetime, str) and lifetime.isdigit()):
-            expires_at = datetime.now(UTC) + timedelta(seconds=float(lifetime))
+            expires_at = issued_at + timedelta(seconds=float(lifetime))
         self.token_response = {k: v for k, v in payload.items() if k not in _SECRET_KEYS}
         self.minted += 1
-        return CachedToken(SecretStr(secret), expires_at, dict(self.token_response))
+        return CachedToken(SecretStr(secret), expires_at, dict(self.token_response),
+                           issued_at=issued_at)
 
 
 class OAuth2ClientCredentials(OAuth2Token):

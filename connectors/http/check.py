@@ -18,6 +18,7 @@ from offering_sync.connectors.http.auth import OAuth2Token
 from offering_sync.errors import ConfigError, ConnectorError, Unauthorized
 from offering_sync.plugin import Check
 from offering_sync.redact import redact
+from offering_sync.settings import read_settings
 
 __all__ = ["describe_settings_error", "send_unauthenticated", "source_check", "token_check"]
 
@@ -63,11 +64,20 @@ def _fix(exc: Exception) -> str:
     return "try again; if it persists, the vendor's status page may say more"
 
 
-def source_check(system: str, prefix: str, build: Callable[[], Any]) -> list[Check]:
-    """Settings, token (for OAuth), and a read of page 1 through the system's own source."""
+def source_check(system: str, prefix: str, build: Callable[..., Any],
+                 settings_class: type[Any] | None = None) -> list[Check]:
+    """Settings, token (for OAuth), and a read of page 1 through the system's own source.
+
+    With ``settings_class`` the settings are read first, so a bad value (a URL without its
+    scheme) is a ``settings`` line naming the variable; ``build`` then gets them.
+    """
     checks: list[Check] = []
     try:
-        source = build()
+        settings = read_settings(settings_class) if settings_class is not None else None
+    except ConfigError as exc:
+        return [Check(system, "settings", False, str(exc), "fix the value named above")]
+    try:
+        source = build(settings) if settings is not None else build()
     except ValidationError as exc:
         return [Check(system, "settings", False, describe_settings_error(exc, prefix),
                       "fix the value named above")]

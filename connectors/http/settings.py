@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offering_sync.connectors.http.client import HttpCaller, build_client
 from offering_sync.connectors.http.retry import RateLimiter, RetryBudget, RetryPolicy
 from offering_sync.settings import read_settings
 
-__all__ = ["ConnectionSettings", "HttpConnector", "make_caller"]
+__all__ = ["ConnectionSettings", "HttpConnector", "HttpUrl", "http_url", "make_caller"]
+
+
+def http_url(value: str) -> str:
+    """``value`` (stripped) if it is an absolute ``http(s)://host…`` URL, else a ValueError.
+
+    Without the check, ``127.0.0.1:9101`` reaches httpx and fails at the first request as
+    "connection failed", which names no setting; ``read_settings`` turns this error into one
+    sentence naming the variable instead (exit status 2).
+    """
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() in ("http", "https") and parts.hostname:
+        return text
+    hint = f" (write the scheme: https://{text})" if "://" not in text and text else ""
+    raise ValueError(f"not an absolute http:// or https:// URL{hint}")
+
+
+HttpUrl = Annotated[str, AfterValidator(http_url)]
+"""A setting holding a URL requests are sent to: refused at start-up unless http(s)://host."""
 
 
 class ConnectionSettings(BaseSettings):
@@ -22,7 +42,8 @@ class ConnectionSettings(BaseSettings):
     # an empty credential would otherwise reach the wire as ``Bearer `` instead of being named.
     model_config = SettingsConfigDict(env_ignore_empty=True)
 
-    base_url: str = Field(description="the API's base URL (an emulator's, to try things out)")
+    base_url: HttpUrl = Field(description="the API's base URL (an emulator's, to try things "
+                              "out)")
     timeout: float = Field(default=30.0, gt=0, description="seconds to wait for one answer")
     rate_limit: float | None = Field(default=None, gt=0, description="requests per second")
     rate_burst: int = Field(default=5, ge=1,

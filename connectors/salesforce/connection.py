@@ -41,9 +41,10 @@ FLOW_NAMES = {"token": "pasted access token", "jwt": "JWT bearer",
               "refresh_token": "refresh token", "client_credentials": "client credentials"}
 
 
-def _names(credential: str, user: str | None = None) -> SettingNames:
-    return SettingNames("Salesforce", env("login_url"), env("client_id"), env(credential),
-                        env(user) if user else None, env("client_secret"))
+def _names(settings: SalesforceSettings, credential: str, user: str | None = None,
+           ) -> SettingNames:
+    return SettingNames("Salesforce", settings.login_url_setting, env("client_id"),
+                        env(credential), env(user) if user else None, env("client_secret"))
 
 
 def _require(settings: SalesforceSettings, flow: str, *names: str) -> None:
@@ -82,12 +83,12 @@ def build_auth(settings: SalesforceSettings, cache: TokenCache | None = None) ->
         key_setting = "private_key" if settings.private_key is not None else "private_key_file"
         return OAuth2JwtBearer(settings.token_url, settings.client_id, settings.username,
                                _private_key(settings), settings.audience,
-                               names=_names(key_setting, "username"), **common)
+                               names=_names(settings, key_setting, "username"), **common)
     if flow == "refresh_token":
         _require(settings, flow, "client_id")
         assert settings.client_id and settings.refresh_token is not None
         return OAuth2RefreshToken(settings.token_url, settings.client_id, settings.refresh_token,
-                                  settings.client_secret, names=_names("refresh_token"),
+                                  settings.client_secret, names=_names(settings, "refresh_token"),
                                   **common)
     if flow == "client_credentials":
         _require(settings, flow, "client_id")
@@ -100,7 +101,8 @@ def build_auth(settings: SalesforceSettings, cache: TokenCache | None = None) ->
                 "(Setup → My Domain, e.g. https://yourdomain.my.salesforce.com, or "
                 "https://yourdomain--sandbox.sandbox.my.salesforce.com for a sandbox)")
         return OAuth2ClientCredentials(settings.token_url, settings.client_id,
-                                       settings.client_secret, names=_names("client_secret"),
+                                       settings.client_secret,
+                                       names=_names(settings, "client_secret"),
                                        **common)
     raise ConfigError(
         "Salesforce credentials are missing: set one of "

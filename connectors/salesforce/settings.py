@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from offering_sync.connectors.http.settings import ConnectionSettings
+from offering_sync.connectors.http.settings import ConnectionSettings, HttpUrl, http_url
 from offering_sync.settings import read_settings
 
 __all__ = ["DEFAULT_BATCH", "PRODUCTION_LOGIN", "SANDBOX_LOGIN", "SalesforceSettings", "env",
@@ -39,10 +39,10 @@ class SalesforceSettings(ConnectionSettings):
     model_config = SettingsConfigDict(env_prefix="OFFERING_SYNC_SALESFORCE_", env_file=".env",
                                       extra="ignore")
 
-    login_url: str = Field(default=PRODUCTION_LOGIN, description=(
+    login_url: HttpUrl = Field(default=PRODUCTION_LOGIN, description=(
         "where tokens come from: https://login.salesforce.com, https://test.salesforce.com "
         "(sandboxes) or your My Domain (https://x.my.salesforce.com)"))
-    instance_url: str | None = Field(default=None, description=(
+    instance_url: HttpUrl | None = Field(default=None, description=(
         "the org's API host; needed only with a pasted TOKEN (OAuth flows use the instance_url "
         "the token response names)"))
     base_url: str = Field(default="", description="earlier name of LOGIN_URL (still read)")
@@ -78,6 +78,11 @@ class SalesforceSettings(ConnectionSettings):
     lookup_max_rows: int = Field(default=50_000, ge=1, description=(
         "most rows one mapping lookup may read from the org (one query per lookup per run)"))
 
+    @field_validator("base_url")
+    @classmethod
+    def _legacy_url(cls, value: str) -> str:
+        return http_url(value) if value.strip() else ""  # "": the earlier name is not used
+
     @model_validator(mode="after")
     def _urls(self) -> SalesforceSettings:
         # Written through __dict__ so model_fields_set keeps saying what the user set.
@@ -102,8 +107,13 @@ class SalesforceSettings(ConnectionSettings):
         if self.instance_url:
             return env("instance_url" if "instance_url" in self.model_fields_set or not legacy
                        else "base_url")
-        return env("base_url" if legacy and "login_url" not in self.model_fields_set
-                   else "login_url")
+        return self.login_url_setting
+
+    @property
+    def login_url_setting(self) -> str:
+        """The variable the login URL (where tokens come from) came from, as the user wrote it."""
+        legacy = "base_url" in self.model_fields_set and "login_url" not in self.model_fields_set
+        return env("base_url" if legacy else "login_url")
 
     @property
     def flow(self) -> Flow | None:

@@ -65,7 +65,8 @@ class StoreTokenCache:
             data = json.loads(cipher[0].decrypt(stored[0].encode()))
         except (InvalidToken, ValueError):
             return None  # another credential encrypted it (rotated secret): mint anew
-        token = CachedToken(SecretStr(data["access_token"]), stored[1], data.get("extra", {}))
+        token = CachedToken(SecretStr(data["access_token"]), stored[1], data.get("extra", {}),
+                            issued_at=_instant(data.get("issued_at")))
         with self._lock:
             self._local[key] = token
         return token
@@ -77,8 +78,9 @@ class StoreTokenCache:
             cipher = self._ciphers.get(key)
         if cipher is None:
             return
+        issued = token.issued_at.isoformat() if token.issued_at is not None else None
         body = json.dumps({"access_token": token.access_token.get_secret_value(),
-                           "extra": dict(token.extra)}, default=str)
+                           "extra": dict(token.extra), "issued_at": issued}, default=str)
         try:
             self.store.put_token(key, cipher[0].encrypt(body.encode()).decode(),
                                  token.expires_at)
@@ -103,3 +105,14 @@ class StoreTokenCache:
     def minted_last_30_days(self, system: str) -> int:
         """Tokens minted for ``system`` in the last 30 days, against a monthly quota."""
         return self.store.mints_since(system, datetime.now(UTC) - timedelta(days=30))
+
+
+def _instant(value: object) -> datetime | None:
+    """An ISO 8601 instant kept in a token entry (``None`` in entries that predate it)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

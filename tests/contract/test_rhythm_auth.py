@@ -47,3 +47,15 @@ def test_one_token_serves_a_whole_run(tenant):
     before = tenant.app.state.tokens_issued
     assert sum(len(p.records) for p in reader.pages()) >= 250
     assert tenant.app.state.tokens_issued == before + 1 and reader.http.client.auth.minted == 1
+
+
+def test_a_short_lived_token_is_reused_for_most_of_its_life():
+    """A 40 s token (shorter than the 60 s refresh margin) still serves many calls: the margin
+    is at most half the lifetime, so it is not refreshed before every request."""
+    app = rhythm.create_app(token_ttl_seconds=40, page_size=5)
+    app.state.tenant.seed(60)
+    with server.serve_in_thread(app) as short:
+        reader = source(short.url, short.url + "/oauth/token")
+        pages = list(reader.pages())
+    assert len(pages) >= 12 and reader.http.calls == len(pages)
+    assert app.state.tokens_issued == 1 and reader.http.client.auth.minted == 1

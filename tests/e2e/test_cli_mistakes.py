@@ -175,3 +175,104 @@ def test_a_postgresql_store_without_its_driver_names_the_extra_to_install(tmp_pa
     done = run("runs", env=env)
     assert done.returncode == 2
     assert "pip install 'offering-sync[postgres]'" in one_sentence(done)
+
+
+# Every system set up (nothing is reached: each mistake is caught before any request).
+_ALL_SET = {
+    "OFFERING_SYNC_DIGITALCHALK_BASE_URL": "http://127.0.0.1:9/dc/api/v5",
+    "OFFERING_SYNC_DIGITALCHALK_TOKEN": "dc-token",
+    "OFFERING_SYNC_RHYTHM_BASE_URL": "http://127.0.0.1:9",
+    "OFFERING_SYNC_RHYTHM_TENANT_ID": "tenant-1",
+    "OFFERING_SYNC_RHYTHM_AUTH_URL": "http://127.0.0.1:9/oauth/token",
+    "OFFERING_SYNC_RHYTHM_CLIENT_ID": "client", "OFFERING_SYNC_RHYTHM_CLIENT_SECRET": "secret",
+    "OFFERING_SYNC_SALESFORCE_LOGIN_URL": "http://127.0.0.1:9",
+    "OFFERING_SYNC_SALESFORCE_CLIENT_ID": "client",
+    "OFFERING_SYNC_SALESFORCE_CLIENT_SECRET": "secret",
+    "OFFERING_SYNC_SMARTERPROCTORING_BASE_URL": "http://127.0.0.1:9",
+    "OFFERING_SYNC_SMARTERPROCTORING_TOKEN": "sp-token",
+    "OFFERING_SYNC_SMARTERPROCTORING_INSTALL_SID": "AI" + "0" * 32,
+}
+
+
+@pytest.mark.parametrize(("variable", "system"), [
+    ("OFFERING_SYNC_RHYTHM_BASE_URL", "rhythm"),
+    ("OFFERING_SYNC_RHYTHM_AUTH_URL", "rhythm"),
+    ("OFFERING_SYNC_SALESFORCE_LOGIN_URL", "salesforce"),
+    ("OFFERING_SYNC_SALESFORCE_BASE_URL", "salesforce"),
+    ("OFFERING_SYNC_SALESFORCE_INSTANCE_URL", "salesforce"),
+    ("OFFERING_SYNC_SMARTERPROCTORING_BASE_URL", "smarterproctoring"),
+    ("OFFERING_SYNC_DIGITALCHALK_BASE_URL", "digitalchalk"),
+])
+def test_a_url_setting_without_its_scheme_is_named_by_sync_and_check(tmp_path, variable,
+                                                                      system):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERING_SYNC_")}
+    env.update({**_ALL_SET, "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+                variable: "127.0.0.1:9101"})
+    target = "salesforce" if system == "digitalchalk" else system
+    done = run("sync", "--source", "digitalchalk", "--target", target, env=env)
+    assert done.returncode == 2, done.stderr
+    text = one_sentence(done)
+    assert f"{variable}='127.0.0.1:9101'" in text and "https://127.0.0.1:9101" in text, text
+    checked = run("check", system, env=env)
+    assert checked.returncode == 2
+    line = " ".join(checked.stdout.split())
+    assert f"✗ {system} · settings: bad setting: {variable}='127.0.0.1:9101'" in line, line
+    assert "status page" not in line and "Traceback" not in checked.stderr
+
+
+def _no_token_endpoint(status: int):
+    """A server that answers every path as some web servers do: ``{"error": "Not Found"}``."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    phrase = {404: "Not Found", 405: "Method Not Allowed"}[status]
+
+    async def answer(_request):
+        return JSONResponse({"error": phrase, "statusCode": status}, status_code=status)
+
+    return Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
+
+
+@pytest.mark.parametrize(("system", "variable", "status"), [
+    ("rhythm", "OFFERING_SYNC_RHYTHM_AUTH_URL", 404),
+    ("rhythm", "OFFERING_SYNC_RHYTHM_AUTH_URL", 405),
+    ("salesforce", "OFFERING_SYNC_SALESFORCE_LOGIN_URL", 404),
+    ("salesforce", "OFFERING_SYNC_SALESFORCE_BASE_URL", 405),  # the earlier name, still read
+])
+def test_a_wrong_token_url_names_that_setting_not_the_credentials(tmp_path, system, variable,
+                                                                  status):
+    vendor_app = rhythm.create_app() if system == "rhythm" else salesforce.create_app()
+    with server.serve_in_thread(vendor_app) as vendor, \
+            server.serve_in_thread(_no_token_endpoint(status)) as nowhere, \
+            server.serve_in_thread(digitalchalk.create_app(digitalchalk.Catalog(5))) as dc:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERING_SYNC_")}
+        env.update({**server.connection_env("digitalchalk", dc.url),
+                    **server.connection_env(system, vendor.url),
+                    "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+                    variable: nowhere.url + ("" if system == "salesforce" else "/token")})
+        if variable.endswith("_BASE_URL"):
+            env.pop("OFFERING_SYNC_SALESFORCE_LOGIN_URL")
+        done = run("sync", "--source", "digitalchalk", "--target", system, env=env)
+        checked = run("check", system, env=env)
+    assert done.returncode == 2, done.stderr
+    text = one_sentence(done)
+    assert f"not an OAuth token endpoint; check {variable} | HTTP {status}" in text, text
+    assert "refused" not in text and "CLIENT" not in text
+    assert checked.returncode == 2
+    line = " ".join(next(x for x in checked.stdout.splitlines() if "· token:" in x).split())
+    assert f"check {variable}" in line and "refused" not in line and "CLIENT" not in line, line
+    assert vendor_app.state.tokens_issued == 0
+
+
+@pytest.mark.parametrize("tenant", ["tenant-ho/../tenant-ho", "tenant ho?x=1", ".."])
+def test_a_tenant_id_that_is_no_path_segment_is_refused_naming_it(tmp_path, tenant):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFERING_SYNC_")}
+    env.update({**_ALL_SET, "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+                "OFFERING_SYNC_RHYTHM_TENANT_ID": tenant})
+    says = f"bad setting: OFFERING_SYNC_RHYTHM_TENANT_ID={tenant!r}: a tenant id is one URL path"
+    done = run("sync", "--source", "digitalchalk", "--target", "rhythm", env=env)
+    assert done.returncode == 2, done.stderr
+    assert says in one_sentence(done)
+    checked = run("check", "rhythm", env=env)
+    assert checked.returncode == 2 and f"✗ rhythm · settings: {says}" in checked.stdout

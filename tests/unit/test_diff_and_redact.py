@@ -48,3 +48,20 @@ def test_hashing_the_canonical_text_is_the_content_hash():
     payload = {"b": 1, "a": ["é", 2]}
     assert canonical_json(payload) == '{"a":["é",2],"b":1}'
     assert hash_text(canonical_json(payload)) == content_hash(payload)
+
+
+def test_a_secret_is_masked_json_escaped_and_url_encoded_too():
+    import json
+    import re
+    from urllib.parse import quote, quote_plus
+
+    secret = 'tok"en\\HO-LEAK3 ü'
+    register_secret(secret)
+    forms = [secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             json.dumps(json.dumps(secret))[1:-1], quote(secret, safe=""), quote(secret),
+             quote_plus(secret),
+             re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(secret, safe=""))]
+    for form in forms:
+        text = redact(f"vendor said: {{\"detail\": \"{form}\"}} and more")
+        assert form not in text and "***" in text and "and more" in text, form
+    assert "LEAK3" not in redact(json.dumps({"body": json.dumps({"token": secret})}))

@@ -18,9 +18,15 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Read-only connection checks: token, API version, objects and fields, one read, quota."""
-    from offering_sync.app.check import as_dict, render_line, run_checks
+    from offering_sync.app.check import as_dict, configured_systems, render_line, run_checks
+    from offering_sync.app.commands.inputs import core_settings, open_store
 
-    lines = run_checks(systems or ())
+    chosen = list(systems or ()) or configured_systems()
+    if chosen:
+        # Tokens come from, and go to, the state store as for `sync`: a check reuses a valid
+        # token and what it mints is counted (Rhythm allows a tenant ~1,000 tokens a month).
+        open_store(core_settings())
+    lines = run_checks(chosen)
     if as_json:
         out.print_json(json.dumps([as_dict(line) for line in lines]))
     else:
