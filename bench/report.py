@@ -80,7 +80,8 @@ def table(r: dict[str, Any], figures: str = "bench/results/latest.json") -> str:
                 f"work does not shrink with latency: the same sync at 0 ms takes "
                 f"{z['sync']['seconds']} s for {n:,} records (≈ {zero_sync:.1f} s for "
                 f"{ln:,}), CPU-bound on cores it shares with the emulators and the floor is not "
-                "charged for (see the profile below). Bulk writes go one group at a time, so "
+                "charged for (its CPU per record is in the table). Bulk writes go one group at a "
+                "time, so "
                 "while a group's last POSTs are out fewer than k are in flight.")
     for key, label in (("zero", "0 ms"), ("latency", f"{lat['latency_ms']:g} ms" if lat else "")):
         sec = r.get(key)
