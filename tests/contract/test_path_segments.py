@@ -59,7 +59,8 @@ def test_every_connector_sends_path_values_percent_encoded(vendor, value, encode
     rhythm.fetch(value, "k")
     rhythm.delete(value, "k")
     sp_cfg = SmarterProctoringSettings(base_url=url, token=SecretStr("sp-token"),
-                                       install_sid="AI" + "0" * 32)
+                                       install_sid="AI" + "0" * 32,
+                                       concurrency=1)  # one listing call, in order
     list(SmarterProctoringSource.from_settings(sp_cfg, retry=fast_retry()).pages())
     SmarterProctoringTarget.from_settings(sp_cfg, retry=fast_retry()).fetch(value, "k")
     dc_cfg = DigitalChalkSettings(base_url=url + "/dc/api/v5", token=SecretStr("dc-token"))
