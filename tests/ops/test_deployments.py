@@ -95,7 +95,8 @@ def test_deploy_then_backfill_and_scheduled_runs_complete_with_artifacts(prefect
     assert check.state.is_completed(), check.state.message
     assert check.name.startswith("reconcile digitalchalk→salesforce ")
     assert check.state.message == (f"{RECORDS} compared: {RECORDS} ok · 0 missing in target · "
-                                   "0 extra in target · 0 drifted")
+                                   "0 extra in target · 0 drifted · 0 missing in source · "
+                                   "0 retired")
     assert backfill.name.startswith("digitalchalk→salesforce full refresh ")
     assert backfill.state.message == f"{RECORDS} extracted · {RECORDS} created"
     report = artifacts_of(prefect_server, check.id)["digitalchalk-salesforce-reconcile"].data

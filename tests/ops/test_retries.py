@@ -56,8 +56,12 @@ def test_a_source_outage_fails_the_first_attempt_and_the_retry_completes_without
     pool = prefect.pool("ops-retries")
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
     flaky = {**shipped("digitalchalk-to-salesforce-incremental"), "name": "retry-digitalchalk"}
+    # One page at a time: with several pages in flight, the outage's two 503s land on two
+    # pages and each page's own retry absorbs one, so the run never needs Prefect's retry.
+    one_page = {"OFFERING_SYNC_DIGITALCHALK_CONCURRENCY": "1"}
     spec = project_deployments(pool, names=[], extra=[flaky], env={
-        "OFFERING_SYNC_FLOW_RETRY_DELAY_SECONDS": "2", "OFFERING_SYNC_DIGITALCHALK_RETRIES": "2"})
+        "OFFERING_SYNC_FLOW_RETRY_DELAY_SECONDS": "2", "OFFERING_SYNC_DIGITALCHALK_RETRIES": "2",
+        **one_page})
     assert spec["deployments"][0]["work_pool"]["job_variables"]["env"][
         "OFFERING_SYNC_FLOW_RETRIES"] == "2"  # as shipped
     outage = SourceOutage(digitalchalk.create_app(digitalchalk.Catalog(RECORDS, seed=23)),
@@ -65,7 +69,8 @@ def test_a_source_outage_fails_the_first_attempt_and_the_retry_completes_without
     sf_app = salesforce.create_app()
     with server.serve_in_thread(outage) as dc, server.serve_in_thread(sf_app) as sf:
         env = {**connection_env("digitalchalk", dc.url), **connection_env("salesforce", sf.url),
-               "OFFERING_SYNC_STATE_URL": state_url, "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "50"}
+               "OFFERING_SYNC_STATE_URL": state_url, "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "50",
+               **one_page}
         deploy(prefect, spec, tmp_path)
         with prefect.worker(env, "retries-worker", pool):
             (run,) = wait_final(prefect, [run_deployment(prefect,
