@@ -87,7 +87,9 @@ def test_a_source_outage_fails_the_first_attempt_and_the_retry_completes_without
     first, second = sorted(store.runs(limit=5), key=lambda r: r.started_at)
     store.close()
     assert first.status == "failed" and "failed on the server side" in (first.message or "")
-    assert 0 < first.counts["created"] < RECORDS  # the first attempt did part of the work
+    # The first attempt loads what its groups sent before the outage (with batches grouped per
+    # Prefect task that may be nothing yet); whatever it did, the retry does only the rest.
+    assert 0 <= first.counts["created"] < RECORDS
     assert second.status == "succeeded"
     assert second.counts["unchanged"] == first.counts["created"]
     assert first.counts["created"] + second.counts["created"] == RECORDS
