@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import quote, quote_plus
 
@@ -86,6 +86,18 @@ class RedactingFilter(logging.Filter):
 _installed = False
 
 
+def _redacting_factory(factory: Callable[..., logging.LogRecord],
+                       ) -> Callable[..., logging.LogRecord]:
+    """``factory``, with every record it makes redacted."""
+
+    def make_record(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        RedactingFilter().filter(record)
+        return record
+
+    return make_record
+
+
 def install_log_redaction() -> None:
     """Attach ``RedactingFilter`` to the root logger's handlers and to new records' factory."""
     global _installed
@@ -93,13 +105,7 @@ def install_log_redaction() -> None:
         return
     _installed = True
     factory = logging.getLogRecordFactory()
-
-    def make_record(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = factory(*args, **kwargs)
-        RedactingFilter().filter(record)
-        return record
-
-    logging.setLogRecordFactory(make_record)
+    logging.setLogRecordFactory(_redacting_factory(factory))
 
 
 @contextmanager
@@ -114,12 +120,7 @@ def redacting() -> Iterator[None]:
         yield
         return
     factory = logging.getLogRecordFactory()
-
-    def make_record(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = factory(*args, **kwargs)
-        RedactingFilter().filter(record)
-        return record
-
+    make_record = _redacting_factory(factory)
     logging.setLogRecordFactory(make_record)
     try:
         yield

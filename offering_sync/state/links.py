@@ -77,29 +77,25 @@ class LinksMixin(LocksMixin):
 
     def links_for(self, source: str, target: str, source_ids: Iterable[str]) -> dict[str, Link]:
         """Links of these source records (one query per 500 ids; pass a page's ids)."""
-        ids = list(dict.fromkeys(source_ids))
-        found: dict[str, Link] = {}
-        with self._tx() as conn:
-            for chunk in chunks(ids):
-                rows = conn.execute(select(links).where(
-                    links.c.source_system == source, links.c.target_system == target,
-                    links.c.source_id.in_(chunk))).mappings()
-                for row in rows:
-                    found[row["source_id"]] = _link(row)
-        return found
+        return self._links_by(links.c.source_id, source, target, source_ids)
 
     def links_by_target(self, source: str, target: str,
                         target_ids: Iterable[str]) -> dict[str, Link]:
         """``target_id → Link`` for the given target records that we created or adopted."""
-        ids = list(dict.fromkeys(target_ids))
+        return self._links_by(links.c.target_id, source, target, target_ids)
+
+    def _links_by(self, column: Any, source: str, target: str,
+                  values: Iterable[str]) -> dict[str, Link]:
+        """The pipeline's links whose ``column`` is one of ``values``, keyed by that value."""
+        ids = list(dict.fromkeys(values))
         found: dict[str, Link] = {}
         with self._tx() as conn:
             for chunk in chunks(ids):
                 rows = conn.execute(select(links).where(
                     links.c.source_system == source, links.c.target_system == target,
-                    links.c.target_id.in_(chunk))).mappings()
+                    column.in_(chunk))).mappings()
                 for row in rows:
-                    found[row["target_id"]] = _link(row)
+                    found[row[column.name]] = _link(row)
         return found
 
     def written_by(self, source: str, target: str, ids: Sequence[str]) -> set[str]:
