@@ -10,6 +10,8 @@ dead run still held, and the dead run stayed Running forever. Here:
 - running the dead run's deployment again resumes its work: nothing is loaded twice.
 """
 
+import os
+import signal
 import time
 from collections import Counter
 
@@ -21,6 +23,7 @@ from tests.ops.conftest import (
     OFFERING_SYNC,
     PREFECT,
     deploy,
+    descendants,
     kill_hard,
     logs_of,
     project_deployments,
@@ -44,6 +47,25 @@ def _holds_target_slot(prefect, flow_run_id) -> bool:
         running = client.read_flow_run(flow_run_id).state.is_running()
         taken = client.read_global_concurrency_limit_by_name("target-salesforce").active_slots
     return running and taken == 1
+
+
+def _freeze_while_holding_slot(prefect, worker_pid: int, flow_run_id, deadline: float) -> None:
+    """Stop (SIGSTOP) the worker and its flow-run process at a moment the run holds the slot.
+
+    The run takes the target's slot per group of batches and gives it back in between; a kill
+    in such a gap would leave the next run nothing to wait for. Frozen, it can neither release
+    nor take the slot, so what the server says then is what the kill leaves behind.
+    """
+    while True:
+        frozen = [worker_pid, *descendants(worker_pid)]
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        if _holds_target_slot(prefect, flow_run_id):
+            return
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        assert time.monotonic() < deadline, "the run never held the target's slot"
+        time.sleep(0.3)
 
 
 @pytest.mark.slow
@@ -78,6 +100,7 @@ def test_a_lost_host_frees_its_slot_in_bounded_time_and_its_run_is_marked_crashe
             assert time.monotonic() < deadline, "the run never held the target's slot"
             time.sleep(0.2)
         time.sleep(2)  # a few batches in
+        _freeze_while_holding_slot(prefect, worker.pid, doomed, deadline + 60)
         inspected = prefect.run(PREFECT, *readme_command("prefect gcl inspect")[1:]).stdout
         victims = kill_hard(worker.pid)
         killed_at = time.monotonic()
