@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from dataclasses import field as default
 from typing import Any
 
+from offering_sync.diff import canonical_json
 from offering_sync.engine.state import Item, RunState
 from offering_sync.errors import ConfigError, QuotaExhausted, Rejected, TransientError
 from offering_sync.records import CreateIntent, LoadResult, TargetPlanner, WriteRequest
@@ -247,8 +248,8 @@ class Loader:
         run = self.run
         target = run.p.target
         if overwrite and "merge" in run.policy.ownership.values():
-            sent = run.store.last_sent(run.name, [i.external_id for i in items])
-            return [replace(_request(i, None), previous=_json(sent.get(i.external_id)))
+            sent = run.store.last_sent(run.name, [i.source_id for i in items])
+            return [replace(_request(i, None), previous=_json(sent.get(i.source_id)))
                     for i in items]
         if overwrite or target.upsert_key or not items:
             return [_request(i, None) for i in items]
@@ -411,5 +412,5 @@ def _verb(action: str) -> str:
 
 
 def _sent(_result: LoadResult | None, item: Item) -> str:
-    """What we wrote: our mapped payload (the fields we own; the hash is of this)."""
-    return json.dumps(item.payload, default=str, sort_keys=True)
+    """What we wrote: our mapped payload (the fields we own) as the canonical JSON we hashed."""
+    return item.text if item.text is not None else canonical_json(item.payload)

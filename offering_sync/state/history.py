@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, delete, func, insert, select
 
 from offering_sync.state.base import aware, now
 from offering_sync.state.dead_letters import DeadLettersMixin
 from offering_sync.state.links import chunks
-from offering_sync.state.tables import sync_log, token_mints, tokens
+from offering_sync.state.tables import dead_letters, links, sync_log, token_mints, tokens
 
 __all__ = ["HistoryMixin", "LogRow"]
 
@@ -44,38 +44,78 @@ class HistoryMixin(DeadLettersMixin):
 
     def history(self, key: str, *, pipeline: str | None = None, limit: int = 100,
                 ) -> list[LogRow]:
-        """Log rows of the record whose source id or external id is ``key``, newest first."""
-        query = select(sync_log).where(or_(sync_log.c.source_id == key,
-                                           sync_log.c.external_id == key))
+        """Log rows of the record whose source id or external id is ``key``, newest first.
+
+        The log is indexed by source id only (each index on it is paid for on every row a sync
+        writes, issue 16): an external id is first turned into the source ids that carried it,
+        from the links and the dead letters; only a key found nowhere else is looked for in the
+        log's external ids without an index.
+        """
+        keys = [key, *self._sources_of(key, pipeline)]
+        where: list[ColumnElement[bool]] = [sync_log.c.source_id.in_(keys)]
         if pipeline:
-            query = query.where(sync_log.c.pipeline == pipeline)
-        query = query.order_by(sync_log.c.id.desc()).limit(limit)
+            where.append(sync_log.c.pipeline == pipeline)
+        query = select(sync_log).where(*where)
         with self._tx() as conn:
-            rows = conn.execute(query).mappings().all()
+            rows = conn.execute(query.order_by(sync_log.c.id.desc()).limit(limit)
+                                ).mappings().all()
+            if not rows:  # e.g. a record whose only write failed before any link or letter
+                rows = conn.execute(select(sync_log).where(
+                    sync_log.c.external_id == key, *where[1:]).order_by(
+                    sync_log.c.id.desc()).limit(limit)).mappings().all()
         return [LogRow(**{**dict(r), "created_at": aware(r["created_at"]) or now()})
                 for r in rows]
 
-    def last_sent(self, pipeline: str, external_ids: list[str]) -> dict[str, str]:
-        """The payload of each record's last successful write (for list merges)."""
+    def _sources_of(self, external_id: str, pipeline: str | None) -> list[str]:
+        """The source ids that carried ``external_id``: its link, and any record refused for it."""
+        systems = pipeline.split("->", 1) if pipeline and "->" in pipeline else None
+        by_link = select(links.c.source_id).where(links.c.external_id == external_id)
+        if systems:
+            by_link = by_link.where(links.c.source_system == systems[0],
+                                    links.c.target_system == systems[1])
+        by_letter = select(dead_letters.c.source_id).where(
+            dead_letters.c.external_id == external_id, dead_letters.c.source_id.is_not(None))
+        if pipeline:
+            by_letter = by_letter.where(dead_letters.c.pipeline == pipeline)
+        with self._tx() as conn:
+            found = [*conn.execute(by_link).scalars(), *conn.execute(by_letter).scalars()]
+        return [s for s in dict.fromkeys(found) if s != external_id]
+
+    def last_sent(self, pipeline: str, source_ids: list[str]) -> dict[str, str]:
+        """The payload of each record's last successful write (for list merges), by source id."""
         found: dict[str, str] = {}
         with self._tx() as conn:
-            for chunk in chunks(list(dict.fromkeys(external_ids))):
+            for chunk in chunks(list(dict.fromkeys(source_ids))):
                 newest = select(func.max(sync_log.c.id)).where(
-                    sync_log.c.pipeline == pipeline, sync_log.c.status == "ok",
-                    sync_log.c.payload.is_not(None), sync_log.c.external_id.in_(chunk),
-                ).group_by(sync_log.c.external_id).scalar_subquery()
-                for ext, payload in conn.execute(select(sync_log.c.external_id,
+                    sync_log.c.source_id.in_(chunk), sync_log.c.pipeline == pipeline,
+                    sync_log.c.status == "ok", sync_log.c.payload.is_not(None),
+                ).group_by(sync_log.c.source_id).scalar_subquery()
+                for sid, payload in conn.execute(select(sync_log.c.source_id,
                                                         sync_log.c.payload)
                                                  .where(sync_log.c.id.in_(newest))):
-                    found[ext] = payload
+                    found[sid] = payload
         return found
 
-    def prune_log(self, older_than_days: float) -> int:
-        """Delete log rows older than the retention period; returns how many."""
+    def prune_log(self, older_than_days: float, *, chunk: int = 5000) -> int:
+        """Delete log rows older than the retention period; returns how many.
+
+        Rows are appended in time order, so the old ones are the first by id: the prune walks
+        the primary key from the start, a chunk at a time, and stops at the first chunk that
+        reaches a row inside the period. A run that finds nothing to prune reads one row (no
+        index on the time is needed, and none is paid for on every row written).
+        """
         cutoff = now() - timedelta(days=older_than_days)
-        with self._tx() as conn:
-            return int(conn.execute(delete(sync_log).where(sync_log.c.created_at < cutoff)
-                                    ).rowcount)
+        deleted = 0
+        while True:
+            with self._tx() as conn:
+                head = conn.execute(select(sync_log.c.id, sync_log.c.created_at)
+                                    .order_by(sync_log.c.id).limit(chunk)).all()
+                old = [row_id for row_id, at in head if (aware(at) or now()) < cutoff]
+                if old:
+                    deleted += int(conn.execute(delete(sync_log).where(
+                        sync_log.c.id <= old[-1], sync_log.c.created_at < cutoff)).rowcount)
+            if len(old) < chunk:
+                return deleted
 
     def log_size(self) -> int:
         """Rows in the sync log."""

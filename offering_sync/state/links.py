@@ -103,8 +103,13 @@ class LinksMixin(LocksMixin):
 
         In a two-way sync (``source → target`` and ``target → source``) they are copies of the
         target's own offerings: sending them back would create each offering again, for ever.
+        Most pipelines are one-way: one cheap query per page says whether a reverse pipeline
+        has written anything at all before the ids are looked up.
         """
-        return set(self.links_by_target(target, source, ids))
+        with self._tx() as conn:
+            reverse = conn.execute(select(links.c.source_id).where(
+                links.c.source_system == target, links.c.target_system == source).limit(1)).first()
+        return set(self.links_by_target(target, source, ids)) if reverse is not None else set()
 
     def links_by_external(self, source: str, target: str,
                           external_ids: Iterable[str]) -> dict[str, str]:

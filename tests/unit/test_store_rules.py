@@ -15,7 +15,7 @@ from offering_sync.errors import LockHeld, LockLost
 from offering_sync.state import Link, LogEntry, StateStore
 from offering_sync.state.links import chunks
 from offering_sync.state.locks import holder_is_alive
-from offering_sync.state.tables import locks, runs
+from offering_sync.state.tables import locks, runs, sync_log
 
 P = "a->b"
 
@@ -262,6 +262,38 @@ def test_the_batch_commit_stores_the_run_s_totals_and_its_log(state_url):
     store.record_batch(run_id=run, pipeline=P, source="a", target="b", loaded=[], failed=[],
                        log=[LogEntry("3", "a:3", "T3", "update", "ok", "h", exact)])
     assert store.history("3")[0].payload == exact
+
+
+def test_history_by_external_id_includes_the_record_refused_for_that_id(state_url):
+    """A second source record mapped to an external id another one holds is refused (a clash);
+    asked for that external id, history shows both records' rows, newest first."""
+    store = locked(state_url)
+    commit(store, [Link("1", "a:1", "T1", "h")],
+           log=[LogEntry("1", "a:1", "T1", "create", "ok", "h", "{}")])
+    commit(store, failed=[{"stage": "load", "source_id": "2", "external_id": "a:1",
+                           "error": "external id a:1 is already used"}],
+           log=[LogEntry("2", "a:1", None, "fail", "failed", "h2", "{}", "clash")])
+    assert [(r.source_id, r.operation) for r in store.history("a:1")] == [
+        ("2", "fail"), ("1", "create")]
+    assert [(r.source_id, r.operation) for r in store.history("a:1", pipeline=P)] == [
+        ("2", "fail"), ("1", "create")]
+    assert store.history("a:1", pipeline="other->pipe") == []
+    assert [r.source_id for r in store.history("1")] == ["1"]
+
+
+def test_pruning_deletes_exactly_the_rows_older_than_the_period_a_chunk_at_a_time(state_url):
+    store = locked(state_url)
+    for n in range(1, 11):
+        commit(store, log=[LogEntry(str(n), f"a:{n}", None, "create", "ok", "h", "{}")])
+    old = datetime.now(UTC) - timedelta(days=91)
+    with store._tx() as conn:  # rows 1-7 were written 91 days ago
+        conn.execute(update(sync_log).where(sync_log.c.id <= 7).values(created_at=old))
+    assert store.prune_log(90, chunk=3) == 7
+    assert sorted(int(r.source_id) for n in range(1, 11) for r in store.history(str(n))) == [
+        8, 9, 10]
+    assert store.prune_log(90, chunk=3) == 0
+    assert store.prune_log(0.0000001) == 3
+    assert store.log_size() == 0
 
 
 def test_an_unfenced_commit_is_only_for_callers_that_hold_no_lock(state_url):
