@@ -14,12 +14,13 @@ when the record changed. So the watermark moves on over what was read, whatever 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from offering_sync.diff import content_hash, plan_action
+from offering_sync.diff import canonical_json, hash_text, plan_action
 from offering_sync.engine.heartbeat import Heartbeat
 from offering_sync.engine.load import Group, Loader
 from offering_sync.engine.options import Counts, Pipeline, RunSummary, SyncOptions
@@ -37,6 +38,7 @@ log = logging.getLogger("offering_sync.engine")
 _WATERMARK = "modified_since"
 _MAP_STAGES = ("map", "validate", "map_target")
 _ID_CHARS = 255
+_CONTROL = re.compile("[\x00-\x1f]")
 
 
 def _direct(_label: str, step: Callable[[], Any]) -> Any:
@@ -345,8 +347,9 @@ class _Run(RunState):
             field = None
         else:
             self._watch_watermark(offering)
-            return Item(offering.source_id, offering.external_id, payload,
-                        content_hash(payload), raw, version, defaulted=defaulted)
+            text = canonical_json(payload)  # hashed here, stored in the sync log later
+            return Item(offering.source_id, offering.external_id, payload, hash_text(text), raw,
+                        version, defaulted=defaulted, text=text)
         failures.append(self.failure(stage, source_id, None, field, error, raw, previous=dead,
                                      raw_hash=digest_of_raw or _safe_hash(raw)))
         return None
@@ -471,7 +474,7 @@ def _check_identity(offering: Offering) -> None:
         if len(value) > _ID_CHARS:
             raise InvalidRecord(f"is longer than {_ID_CHARS} characters", field=field,
                                 value=storable(value, 60))
-        if any(ord(c) < 32 for c in value):
+        if _CONTROL.search(value):
             raise InvalidRecord("holds a control character", field=field,
                                 value=storable(value, 60))
 

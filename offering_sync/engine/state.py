@@ -45,6 +45,8 @@ class Item:
     revive: bool = False
     defaulted: tuple[str, ...] = ()
     """Payload fields holding the target mapping's default: set on create only."""
+    text: str | None = None
+    """The payload's canonical JSON, kept from hashing it: the sync log stores this text."""
 
 
 class RunState:
