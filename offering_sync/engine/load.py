@@ -248,7 +248,8 @@ class Loader:
         run = self.run
         target = run.p.target
         if overwrite and "merge" in run.policy.ownership.values():
-            sent = run.store.last_sent(run.name, [i.source_id for i in items])
+            sent = run.store.last_sent(run.p.source.system, run.p.target.system,
+                                       [i.source_id for i in items])
             return [replace(_request(i, None), previous=_json(sent.get(i.source_id)))
                     for i in items]
         if overwrite or target.upsert_key or not items:
@@ -349,7 +350,9 @@ class Loader:
                                settle=[i.external_id for i, *_ in failed_items
                                        if id(i) not in clashed],
                                has_intents=not run.p.target.upsert_key,
-                               resolve=run.may_resolve())
+                               resolve=run.may_resolve(),
+                               sent={i.source_id: _sent(None, i) for i in items}
+                               if "merge" in run.policy.ownership.values() else None)
         run.log.info("%s: %d records → %s", label, len(items) + len(clashes),
                      ", ".join(f"{v} {k}" for k, v in sorted(outcome.items()) if v) or "nothing")
         self._watch_systemic(failures)

@@ -202,21 +202,23 @@ class LinksMixin(LocksMixin):
                      counts: Mapping[str, int] | None = None,
                      log: Sequence[LogEntry] = (), settle: Sequence[str] = (),
                      fenced: bool = True, has_intents: bool = True,
-                     resolve: bool = True) -> None:
+                     resolve: bool = True, sent: Mapping[str, str] | None = None) -> None:
         """Write one batch's confirmed links, dead letters, log rows and totals atomically.
 
         ``settle`` names external ids whose create intents are resolved either way. With
         ``fenced`` (the default) the commit is refused when the run lost its lock. A caller
         that knows there is nothing to clear skips those statements: ``has_intents=False`` when
         the pipeline never records create intents (a target with an upsert key), ``resolve=False``
-        when the pipeline has no open dead letter to resolve.
+        when the pipeline has no open dead letter to resolve. ``sent`` (source id → canonical
+        JSON) is what a pipeline with list merges wrote; it is kept on the link for the next
+        merge (``last_sent``).
         """
         at = now()
-        with self._tx() as conn:
+        with self._tx(write=True) as conn:
             if fenced:
                 self._fence(conn, pipeline, run_id)
             if loaded:
-                self._upsert_links(conn, [_link_row(link, source, target, run_id, at)
+                self._upsert_links(conn, [_link_row(link, source, target, run_id, at, sent)
                                           for link in loaded])
                 ok_ids = [link.source_id for link in loaded if link.content_hash]
                 for chunk in chunks(ok_ids if resolve else []):
@@ -256,13 +258,18 @@ class LinksMixin(LocksMixin):
         if dialect in ("sqlite", "postgresql"):
             make = sqlite_insert if dialect == "sqlite" else pg_insert
             stmt = make(links)
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=keys, set_={c: stmt.excluded[c] for c in changing}), rows)
+            values: dict[str, Any] = {c: stmt.excluded[c] for c in changing}
+            # a commit that carries no payload (a version refresh, a failed write) keeps ours
+            values["sent_payload"] = func.coalesce(stmt.excluded.sent_payload,
+                                                   links.c.sent_payload)
+            conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=values), rows)
             return
         for row in rows:  # other databases: portable, slower
             where = and_(*(links.c[k] == row[k] for k in keys))
-            if conn.execute(update(links).where(where)
-                            .values({c: row[c] for c in changing})).rowcount == 0:
+            changed = {c: row[c] for c in changing}
+            if row["sent_payload"] is not None:
+                changed["sent_payload"] = row["sent_payload"]
+            if conn.execute(update(links).where(where).values(changed)).rowcount == 0:
                 conn.execute(insert(links).values(row))
 
 
@@ -271,12 +278,14 @@ def _link(row: Any) -> Link:
                 row["target_version"], row["source_version"], row["state"] or "active")
 
 
-def _link_row(link: Link, source: str, target: str, run_id: str, at: datetime) -> dict[str, Any]:
+def _link_row(link: Link, source: str, target: str, run_id: str, at: datetime,
+              sent: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {"source_system": source, "target_system": target, "source_id": link.source_id,
             "external_id": link.external_id, "target_id": link.target_id,
             "content_hash": link.content_hash, "run_id": run_id, "updated_at": at,
             "target_version": link.target_version, "source_version": link.source_version,
-            "state": link.state, "seen_run": run_id}
+            "state": link.state, "seen_run": run_id,
+            "sent_payload": sent.get(link.source_id) if sent and link.content_hash else None}
 
 
 def _replace_dead_letters(conn: Connection, run_id: str, pipeline: str,

@@ -50,7 +50,7 @@ class RunsMixin(StoreBase):
                   params: Mapping[str, Any]) -> str:
         """Record a new run as ``running`` and return its id."""
         run_id = str(uuid.uuid4())
-        with self._tx() as conn:
+        with self._tx(check=True) as conn:
             conn.execute(insert(runs).values(
                 id=run_id, pipeline=pipeline, source=source, target=target, mode=mode,
                 params=json.dumps(params, default=str, sort_keys=True), started_at=now(),
@@ -61,7 +61,7 @@ class RunsMixin(StoreBase):
                    message: str | None = None) -> None:
         """Close a run with its outcome and totals (extra counts go to ``details``)."""
         extra = {k: v for k, v in counts.items() if k not in COUNTS}
-        with self._tx() as conn:
+        with self._tx(check=True) as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(
                 status=status, finished_at=now(), message=message,
                 details=json.dumps(extra, sort_keys=True) if extra else None,

@@ -1,6 +1,8 @@
 """The state store on SQLite and (when configured) PostgreSQL."""
 
 
+from datetime import UTC, datetime
+
 import pytest
 
 from offering_sync.errors import LockHeld, StateError
@@ -165,3 +167,40 @@ def test_database_errors_carry_no_sql_and_no_row_data(state_url):
         store.record_batch(run_id=run, pipeline="p", source="a", target="b",
                            loaded=[Link("2", "a:SECRET-ROW", "T2", "h")], failed=[])
     assert "SECRET-ROW" not in str(info.value) and "INSERT" not in str(info.value)
+
+
+def test_upgrading_a_store_keeps_what_a_list_merge_needs_and_drops_the_log_s_indexes(state_url):
+    """A store written before revision 0004 kept our last writes only in the log; the upgrade
+    copies each linked record's newest successful payload onto its link before the log's
+    indexes go, so the first merge after the upgrade still knows what we wrote."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect, text
+
+    from offering_sync.state import base
+
+    old = StateStore(state_url, migrate=False)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(base._MIGRATIONS))
+    with old.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(text(
+            "INSERT INTO record_links (source_system, target_system, source_id, external_id, "
+            "state, updated_at) VALUES ('a', 'b', '1', 'a:1', 'active', CURRENT_TIMESTAMP), "
+            "('a', 'b', '2', 'a:2', 'active', CURRENT_TIMESTAMP)"))
+        conn.execute(text(
+            "INSERT INTO sync_log (run_id, pipeline, source_id, operation, status, payload, "
+            "created_at) VALUES (:run, :pipeline, :sid, :op, :status, :payload, :at)"), [
+            {"run": run, "pipeline": pipeline, "sid": sid, "op": op, "status": status,
+             "payload": payload, "at": datetime.now(UTC)}
+            for run, pipeline, sid, op, status, payload in [
+                ("r1", "a->b", "1", "create", "ok", '{"v":1}'),
+                ("r2", "a->b", "1", "update", "ok", '{"v":2}'),
+                ("r3", "a->b", "1", "fail", "failed", '{"v":3}'),
+                ("r3", "x->b", "2", "create", "ok", '{"other":1}')]])
+    old.close()
+    store = StateStore(state_url)
+    assert store.last_sent("a", "b", ["1", "2", "3"]) == {"1": '{"v":2}'}
+    assert [i["name"] for i in inspect(store.engine).get_indexes("sync_log")] == []
+    assert [r.operation for r in store.history("1")] == ["fail", "update", "create"]

@@ -292,7 +292,10 @@ def test_pruning_deletes_exactly_the_rows_older_than_the_period_a_chunk_at_a_tim
     assert sorted(int(r.source_id) for n in range(1, 11) for r in store.history(str(n))) == [
         8, 9, 10]
     assert store.prune_log(90, chunk=3) == 0
-    assert store.prune_log(0.0000001) == 3
+    with store._tx() as conn:  # the rest 10 days ago
+        conn.execute(update(sync_log).values(created_at=old + timedelta(days=81)))
+    assert store.prune_log(11) == 0
+    assert store.prune_log(9) == 3
     assert store.log_size() == 0
 
 
