@@ -101,6 +101,11 @@ class HistoryMixin(DeadLettersMixin):
         """
         cutoff = now() - timedelta(days=older_than_days)
         deleted = 0
+        with self._tx() as conn:
+            oldest = conn.execute(select(sync_log.c.created_at).order_by(sync_log.c.id)
+                                  .limit(1)).scalar_one_or_none()
+        if oldest is None or (aware(oldest) or now()) >= cutoff:
+            return 0
         while True:
             with self._tx() as conn:
                 head = conn.execute(select(sync_log.c.id, sync_log.c.created_at)
