@@ -120,7 +120,7 @@ _CATEGORIES = (  # the first frame from the leaf up that is not the standard lib
     ("offering_sync/pipelining.py", "engine: plan, bookkeeping"),
     ("prefect/", "Prefect client"),
 )
-_ROLES = (("fill (offering_sync/pipelining.py", "reader"), ("guarded (", "loader"),
+_ROLES = (("fill (offering_sync/pipelining.py", "reader"), ("Loader._load_group", "loader"),
           ("Heartbeat", "heartbeat"), ("sync_pipeline (", "main"), ("sync_offerings", "main"))
 
 

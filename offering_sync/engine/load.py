@@ -353,8 +353,9 @@ class Loader:
                                resolve=run.may_resolve(),
                                sent={i.source_id: _sent(None, i) for i in items}
                                if "merge" in run.policy.ownership.values() else None)
-        run.log.info("%s: %d records → %s", label, len(items) + len(clashes),
-                     ", ".join(f"{v} {k}" for k, v in sorted(outcome.items()) if v) or "nothing")
+        run.log.debug("%s: %d records → %s", label, len(items) + len(clashes),
+                      ", ".join(f"{v} {k}" for k, v in sorted(outcome.items()) if v)
+                      or "nothing")
         self._watch_systemic(failures)
         return outcome
 
