@@ -109,17 +109,21 @@ def table(r: dict[str, Any], figures: str = "bench/results/latest.json") -> str:
             + f"; the flow itself {_pct(tasks['flow_without_tasks_overhead'])} over the engine",
             "sizes tasks", None)
         if _worst_flow(z) > 0.10 or (lat and _worst_flow(lat) > 0.10):
+            standing = z.get("flow_standing") or z.get("flow_ephemeral") or {}
+            extra_cpu = round(standing.get("cpu_s", 0) - z["sync"]["cpu_s"], 1)
+            server_cpu = standing.get("server_cpu_s")
             notes.append(
-                f"The flow now runs a task per group of batches (as many as load at once, "
+                f"The flow runs a task per group of batches (as many as load at once, "
                 f"doubling while a group loads in under 1 s, at most 50), not per batch. A task "
                 f"per batch cost {one.get('ms_per_task_run')} ms ({tasks['records']:,} records, "
                 f"{tasks['batches']} batches); a flow around the engine with no task at all "
-                f"still costs {_pct(tasks['flow_without_tasks_overhead'])}: the flow run's "
-                "fixed costs (creating it, the progress and summary artifacts, the global "
-                "concurrency limit's calls, and Prefect 3.8.8 joining its heartbeat thread, "
-                "which sleeps in 1 s steps, at the end of every synchronous flow) plus the "
-                "server's CPU on the same 2 cores. They are fixed, so their share falls as the "
-                "run grows.")
+                f"still costs {_pct(tasks['flow_without_tasks_overhead'])}. At 0 ms the flow "
+                f"process used {extra_cpu} s more CPU than the plain engine (Prefect's import "
+                "and start-up, about 2 s, then the run's artifacts, limit calls and log lines)"
+                + (f" and the standing server {server_cpu} s" if server_cpu else "")
+                + ", on the same 2 cores the sync and the emulators use; Prefect 3.8.8 also "
+                "joins its heartbeat thread, which sleeps in 1 s steps, at the end of every "
+                "synchronous flow.")
     row("naive: one request per record (estimated from a sample, 0 ms)",
         f"{z['naive_s_estimated']} s = {z['naive_vs_sync']}× the sync", "report", None)
     row(f"bulk calls for {z['sync'].get('created', 0):,} new records",
