@@ -139,3 +139,11 @@ def test_the_digest_changes_with_the_mapping_its_settings_and_its_crosswalks_onl
         settings={"s": 1, "t": date(2026, 1, 3)}, crosswalks={"w": {"k": "v"}})).digest != digest
     assert compiled(fields, context=MappingContext(
         settings={"s": 1, "t": date(2026, 1, 2)}, crosswalks={"w": {"k": "x"}})).digest != digest
+
+
+def test_a_null_or_date_default_is_written_as_given():
+    from datetime import date
+
+    fn = compiled("  a: {from: a, default: null}\n  b: {from: b, default: 2026-01-02}\n"
+                  "  c: {from: c, missing: default, default: 1.5}\n")
+    assert fn.with_defaults({}) == ({"a": None, "b": date(2026, 1, 2), "c": 1.5}, ("a", "b", "c"))

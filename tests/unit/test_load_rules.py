@@ -6,6 +6,7 @@ batch sent twice is a record created twice) and which become dead letters; the r
 request carries and what the sync log and the dead letters say about each record.
 """
 
+import contextvars
 import threading
 import time
 from dataclasses import dataclass
@@ -171,6 +172,18 @@ def test_batches_of_a_group_are_sent_in_parallel_up_to_in_flight(tmp_path):
     assert many.most == 2 and sorted(links(run)) == ["1", "2", "3", "4", "5"]
 
 
+def test_batches_in_flight_run_in_the_caller_s_context(tmp_path):
+    """A flow run's context (Prefect's run, the log scope) reaches every batch's thread."""
+    scope: contextvars.ContextVar[str] = contextvars.ContextVar("scope")
+    seen: list[str] = []
+    run = make_run(tmp_path, Scripted(answer=Overlap().answer))
+    run.run_batch = lambda label, step: (seen.append(scope.get("none")), step())[1]
+    scope.set("flow-run-7")
+    Loader(run, 2).guarded_group(group_of(*((f"b{n}", [item(str(n))], False)
+                                            for n in range(1, 4))))
+    assert seen == ["flow-run-7"] * 3
+
+
 @pytest.mark.parametrize("in_flight", [None, 0, 1])
 def test_without_in_flight_a_group_sends_one_batch_at_a_time(tmp_path, in_flight):
     one = Overlap()
@@ -291,15 +304,16 @@ def test_a_record_that_exists_in_a_bisected_create_batch_is_updated(tmp_path):
             return [LoadResult(r.key, ok=True, target_id=r.target_id) for r in batch]
         if any(r.key == "src:4" for r in batch):
             raise Rejected("batch refused", system="tgt", status=400)
-        return [LoadResult(r.key, ok=False, target_id="T-found", conflict="exists")
-                if r.key == "src:2" else LoadResult(r.key, ok=True, target_id=f"T-{r.key}")
+        return [LoadResult(r.key, ok=False, target_id=f"T-found-{r.key}", conflict="exists")
+                if r.key in ("src:2", "src:3") else LoadResult(r.key, ok=True, target_id="T")
                 for r in batch]
 
     target = Scripted(answer=answer)
     run = make_run(tmp_path, target)
     outcome = Loader(run).load([item(str(n)) for n in range(1, 5)], False, "b1")
-    assert outcome == {"created": 2, "updated": 1, "failed": 1}
-    assert links(run)["2"].target_id == "T-found"
+    assert outcome == {"created": 1, "updated": 2, "failed": 1}  # 2 and 3 are in either half
+    assert (links(run)["2"].target_id, links(run)["3"].target_id) == ("T-found-src:2",
+                                                                      "T-found-src:3")
 
 
 def test_a_refused_flip_is_bisected_without_flipping_back(tmp_path):

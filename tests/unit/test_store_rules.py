@@ -384,6 +384,18 @@ def test_an_external_id_is_looked_up_in_that_pair_only_and_only_the_ids_asked(st
     assert store.links_by_external("a", "c", ["a:1", "a:9"]) == {"a:9": "9"}
 
 
+def test_records_the_reverse_pipeline_wrote_are_known_by_their_target_id(state_url):
+    """Two-way sync: b's records that a->b created are a->b's own copies, never to send back."""
+    store = locked(state_url)
+    commit(store, [Link("1", "a:1", "B1", "h"), Link("2", "a:2", "B2", "h")])
+    store.record_batch(run_id="run-1", pipeline="a->c", source="a", target="c",
+                       loaded=[Link("3", "a:3", "B3", "h")], failed=[], fenced=False)
+    assert store.links_by_target("a", "b", ["B1", "B3", "B9"]) == {
+        "B1": Link("1", "a:1", "B1", "h")}
+    assert store.written_by("b", "a", ["B1", "B2", "B3", "B9"]) == {"B1", "B2"}
+    assert store.written_by("b", "c", ["B1", "B2"]) == set()
+
+
 def test_recording_an_intent_leaves_the_other_records_intents_alone(state_url):
     store = locked(state_url)
     store.record_intents(P, "run-1", [("a:1", {"title": "One"})])
