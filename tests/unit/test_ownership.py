@@ -6,7 +6,8 @@ what a user would check in the target after an update.
 
 import copy
 
-from offering_sync.ownership import for_update, overlay
+from offering_sync.ownership import for_update, on_conflict, overlay
+from offering_sync.records import WritePolicy, WriteRequest
 
 
 def test_overwrite_replaces_our_fields_and_leaves_everything_else_alone():
@@ -133,3 +134,19 @@ def test_nested_values_we_write_are_deep_copies():
     body["sessions"][0]["day"] = 9
     body["venue"]["rooms"].append("B")
     assert ours == {"sessions": [{"day": 1}], "venue": {"rooms": ["A"]}}
+
+
+def test_a_record_edited_in_the_target_is_kept_or_dead_lettered_as_the_policy_says():
+    """``on_conflict``: the answer a connector gives instead of writing over a target's edit."""
+    request = WriteRequest("src:1", {"title": "New"}, "T1", "h0", "v1")
+    kept = on_conflict(request, "T1", "v2", WritePolicy(on_conflict="target-wins"), "tgt")
+    assert kept is not None
+    assert (kept.key, kept.ok, kept.target_id, kept.action, kept.conflict, kept.target_version) \
+        == ("src:1", True, "T1", "skipped", "changed", "v2")
+    held = on_conflict(request, "T1", "v2", WritePolicy(on_conflict="dead-letter"), "tgt")
+    assert held is not None
+    assert (held.key, held.ok, held.target_id, held.conflict, held.target_version) == (
+        "src:1", False, "T1", "changed", "v2")
+    assert held.message == ("changed in tgt since our last write (version v1 → v2); the policy "
+                            "asks a human to decide")
+    assert on_conflict(request, "T1", "v2", WritePolicy(on_conflict="source-wins"), "tgt") is None

@@ -6,6 +6,7 @@ what an operator would check in the store.
 """
 
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -404,3 +405,106 @@ def test_a_process_we_may_not_signal_is_alive(monkeypatch):
     monkeypatch.setattr("offering_sync.state.locks.os.kill", refused)
     at = datetime.now(UTC)
     assert holder_is_alive(f"{socket.gethostname()}:1", at - timedelta(days=1), at, 1) is True
+
+
+# -- found by the complete mutation run of 2026-12-01 --------------------------------------------
+
+
+def test_an_external_id_is_looked_up_in_that_pair_only_and_only_the_ids_asked(state_url):
+    store = locked(state_url)
+    commit(store, [Link("1", "a:1", "T1", "h"), Link("2", "a:2", "T2", "h")])
+    store.record_batch(run_id="run-1", pipeline="a->c", source="a", target="c",
+                       loaded=[Link("9", "a:9", "C9", "h")], failed=[], fenced=False)
+    assert store.links_by_external("a", "b", ["a:1", "a:9"]) == {"a:1": "1"}
+    assert store.links_by_external("a", "c", ["a:1", "a:9"]) == {"a:9": "9"}
+
+
+def test_records_the_reverse_pipeline_wrote_are_known_by_their_target_id(state_url):
+    """Two-way sync: b's records that a->b created are a->b's own copies, never to send back."""
+    store = locked(state_url)
+    commit(store, [Link("1", "a:1", "B1", "h"), Link("2", "a:2", "B2", "h")])
+    store.record_batch(run_id="run-1", pipeline="a->c", source="a", target="c",
+                       loaded=[Link("3", "a:3", "B3", "h")], failed=[], fenced=False)
+    assert store.links_by_target("a", "b", ["B1", "B3", "B9"]) == {
+        "B1": Link("1", "a:1", "B1", "h")}
+    assert store.written_by("b", "a", ["B1", "B2", "B3", "B9"]) == {"B1", "B2"}
+    assert store.written_by("b", "c", ["B1", "B2"]) == set()
+
+
+def test_recording_an_intent_leaves_the_other_records_intents_alone(state_url):
+    store = locked(state_url)
+    store.record_intents(P, "run-1", [("a:1", {"title": "One"})])
+    store.record_intents(P, "run-1", [("a:2", {"title": "Two"})])
+    assert sorted(store.open_intents(P, ["a:1", "a:2"])) == ["a:1", "a:2"]
+
+
+def test_a_batch_commit_settles_only_its_own_records_intents(state_url):
+    store = locked(state_url)
+    store.record_intents(P, "run-1", [("a:1", {"title": "One"}), ("a:2", {"title": "Two"}),
+                                      ("a:3", {"title": "Three"})])
+    commit(store, [Link("1", "a:1", "T1", "h")], settle=["a:2"])
+    assert list(store.open_intents(P, ["a:1", "a:2", "a:3"])) == ["a:3"]
+
+
+def test_a_resolved_dead_letter_keeps_when_it_was_resolved(state_url):
+    store = locked(state_url)
+    commit(store, failed=[failure("1")])
+    commit(store, [Link("1", "a:1", "T1", "h")])
+    (first,) = store.dead_letters(unresolved_only=False)
+    commit(store, [Link("1", "a:1", "T1", "h2")], run="run-1")
+    (again,) = store.dead_letters(unresolved_only=False)
+    assert first.resolved_at is not None and again.resolved_at == first.resolved_at
+
+
+def test_a_dead_letter_without_attempts_or_parked_is_a_first_failure_due_for_retry(state_url):
+    store = locked(state_url)
+    commit(store, failed=[failure("1")])
+    (letter,) = store.dead_letters()
+    assert (letter.attempts, letter.parked) == (1, False)
+
+
+def test_the_portable_link_upsert_writes_the_same_links(state_url):
+    """Databases without ON CONFLICT take the update-else-insert path; links end up the same."""
+    store = locked(state_url)
+    store.engine.dialect.name = "portable"  # the branch for any other database
+    try:
+        commit(store, [Link("1", "a:1", "T1", "h1"), Link("2", "a:2", "T2", "h2")])
+        store.record_batch(run_id="run-1", pipeline="a->c", source="a", target="c",
+                           loaded=[Link("1", "a:1", "C1", "c1")], failed=[], fenced=False)
+        commit(store, [Link("1", "a:1", "T1b", "h1b", "v2", "s2"), Link("3", "a:3", "T3", "h3")])
+    finally:
+        del store.engine.dialect.name
+    assert store.links_for("a", "b", ["1", "2", "3"]) == {
+        "1": Link("1", "a:1", "T1b", "h1b", "v2", "s2"), "2": Link("2", "a:2", "T2", "h2"),
+        "3": Link("3", "a:3", "T3", "h3")}
+    assert store.links_for("a", "c", ["1"]) == {"1": Link("1", "a:1", "C1", "c1")}
+
+
+def test_a_recovered_lock_beats_from_the_moment_it_is_taken(state_url):
+    store = StateStore(state_url)
+    store.acquire_lock(P, "run-1", ttl_seconds=60)
+    old = datetime(2000, 1, 1, tzinfo=UTC)
+    with store.engine.begin() as conn:
+        conn.execute(update(locks).values(owner="elsewhere:1", heartbeat_at=old, acquired_at=old))
+    assert store.acquire_lock(P, "run-2", ttl_seconds=60) == "run-1"
+    with store.engine.begin() as conn:
+        row = conn.execute(select(locks)).mappings().one()
+    recent = datetime.now(UTC) - timedelta(minutes=5)
+    for column in ("heartbeat_at", "acquired_at"):
+        stamp = row[column] if row[column].tzinfo else row[column].replace(tzinfo=UTC)
+        assert stamp > recent, column  # else another host would find it stale at once
+
+
+def test_checking_whether_a_holder_is_alive_never_signals_it():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        at = datetime.now(UTC)
+        assert holder_is_alive(f"{socket.gethostname()}:{child.pid}", at, at, 1) is True
+        time.sleep(0.2)
+        assert child.poll() is None  # still running: the check sent signal 0 only
+    finally:
+        child.kill()
+        child.wait()
