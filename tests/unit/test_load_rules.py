@@ -348,7 +348,7 @@ def test_the_sync_log_names_the_target_record_of_every_write(tmp_path):
     assert (one.target_id, two.target_id) == ("T-new", "T2")
     assert (three.operation, three.status, three.external_id, three.target_id) == (
         "fail", "failed", "src:3", "T3")
-    assert three.content_hash == "h3" and three.payload == '{"code": "3", "title": "T3"}'
+    assert three.content_hash == "h3" and three.payload == '{"code":"3","title":"T3"}'
     assert "tgt said: bad" in (three.error or "")
     assert (run.totals()["updated"], run.totals()["failed"]) == (2, 1)
     assert run.store.run(run.run_id).counts["updated"] == 2
@@ -380,7 +380,7 @@ def test_a_payload_with_decimals_and_dates_is_logged_as_text(tmp_path):
     record.payload.update(price=Decimal("9.50"), day=date(2026, 1, 2))
     Loader(run).load([record], False, "b1")
     assert run.store.history("1")[0].payload == (
-        '{"code": "1", "day": "2026-01-02", "price": "9.50", "title": "T1"}')
+        '{"code":"1","day":"2026-01-02","price":"9.50","title":"T1"}')  # canonical JSON
 
 
 def test_failures_that_differ_before_a_second_said_do_not_stop_the_run(tmp_path):
