@@ -36,7 +36,7 @@ from offering_sync.mapping.transforms import (
 
 __all__ = ["CompiledMapping", "MappingContext", "compile_mapping", "template_fields"]
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +108,35 @@ def _digest(loaded: LoadedMapping, ctx: MappingContext) -> str:
 
 def template_fields(template: str) -> list[str]:
     """The paths named by ``{...}`` placeholders; ``{{``/``}}`` are literal braces."""
-    stripped = template.replace("{{", "").replace("}}", "")
-    names = _PLACEHOLDER.findall(stripped)
+    names = template_parts(template)[1]
     if any(not n.strip() for n in names):
         raise ValueError(f"empty placeholder in template {template!r}")
     return names
+
+
+def template_parts(template: str) -> tuple[list[str], list[str]]:
+    """The literal pieces around the placeholders, and the placeholders' paths.
+
+    Read left to right as ``str.format`` reads: ``{{`` and ``}}`` are literal braces, ``{path}``
+    a placeholder, so ``{{{a}}}`` is a brace, ``a`` and a brace (replacing the doubled braces
+    first, as before, cut the closing ones in two).
+    """
+    literals: list[str] = []
+    names: list[str] = []
+    current: list[str] = []
+    at = 0
+    for match in _TEMPLATE_TOKEN.finditer(template):
+        current.append(template[at:match.start()])
+        at = match.end()
+        if match.group(1) is None:  # a doubled brace
+            current.append(match.group(0)[0])
+            continue
+        literals.append("".join(current))
+        current = []
+        names.append(match.group(1))
+    current.append(template[at:])
+    literals.append("".join(current))
+    return literals, names
 
 
 class _Source:
@@ -300,8 +324,7 @@ def _emit_inline_source(src: _Source, rule: FieldRule, ctx: MappingContext) -> b
         names = template_fields(rule.template)
         if not all(_is_key(n.strip()) for n in names):
             return False
-        pieces = _PLACEHOLDER.split(rule.template.replace("{{", "\0").replace("}}", "\1"))
-        literals = [p.replace("\0", "{").replace("\1", "}") for p in pieces[0::2]]
+        literals = template_parts(rule.template)[0]
         parts = [src.ref(literals[0])]
         for index, key in enumerate(names):
             src.emit(1, f"t{index} = r.get({src.ref(key.strip())})")
@@ -405,8 +428,7 @@ def _compile_first_of(name: str, rules: list[FieldRule], ctx: MappingContext) ->
 def _compile_template(template: str) -> Getter:
     names = template_fields(template)
     getters = [compile_getter(n.strip()) for n in names]
-    pieces = _PLACEHOLDER.split(template.replace("{{", "\0").replace("}}", "\1"))
-    literals = [p.replace("\0", "{").replace("\1", "}") for p in pieces[0::2]]
+    literals = template_parts(template)[0]
 
     def render(record: Any) -> Any:
         out = [literals[0]]

@@ -33,6 +33,18 @@ def test_a_template_fills_every_placeholder_with_its_own_literal_text():
     assert fn({"a": 1}) == {"f": "fixed"}  # a placeholder without a value: no field
 
 
+@pytest.mark.parametrize("path", ["a", "n.a"])  # the straight-line code and the getter path
+def test_doubled_braces_next_to_a_placeholder_read_as_str_format_reads_them(path):
+    record = {"a": 1, "n": {"a": 1}}
+    for template, expected in [("{{{%s}}}", "{1}"), ("{{%s}}", "{%s}"), ("x{{ {%s} }}y", "x{ 1 }y"),
+                               ("{%s}}}", "1}"), ("{{{{{%s}", "{{1")]:
+        text = template % path
+        fn = compiled(f"  k: {{template: '{text}'}}\n")
+        assert fn(record) == {"k": expected.replace("%s", path)}, text
+        if path == "a":  # the same as Python's own reading
+            assert text.format(a=1) == expected.replace("%s", path)
+
+
 def test_a_template_with_nested_paths_reads_them_and_keeps_literal_braces():
     fn = compiled("  k: {template: '{{x}} {a.b}:{c.d}!'}\n")
     assert fn({"a": {"b": 1}, "c": {"d": "x"}}) == {"k": "{x} 1:x!"}
