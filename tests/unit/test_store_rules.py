@@ -377,6 +377,33 @@ def test_recovering_a_dead_holder_s_lock_marks_only_its_running_run_interrupted(
     assert store.run(taker).status == "succeeded"
 
 
+def test_of_two_runs_recovering_one_stale_lock_only_the_first_gets_it(state_url, monkeypatch):
+    """Both read the same dead holder; the second's takeover must find the lock changed and give
+    up, not overwrite the first (two runs of one pipeline would then write at once)."""
+    import offering_sync.state.locks as lock_rules
+
+    first, second = StateStore(state_url), StateStore(state_url)
+    dead = first.start_run(P, "a", "b", "incremental", {})
+    first.acquire_lock(P, dead, ttl_seconds=60)
+    with first.engine.begin() as conn:
+        conn.execute(update(locks).values(owner="elsewhere:1",
+                                          heartbeat_at=datetime.now(UTC) - timedelta(hours=1)))
+    judge = lock_rules.holder_is_alive
+    raced: list[str | None] = []
+
+    def meanwhile_the_other_run_recovers_it(owner, beat, at, ttl):
+        if not raced:  # the second run has read the dead holder; the first takes over now
+            raced.append(None)
+            raced.append(first.acquire_lock(P, "run-first", ttl_seconds=60))
+        return judge(owner, beat, at, ttl)
+
+    monkeypatch.setattr(lock_rules, "holder_is_alive", meanwhile_the_other_run_recovers_it)
+    with pytest.raises(LockHeld, match="took the stale lock first"):
+        second.acquire_lock(P, "run-second", ttl_seconds=60)
+    assert raced == [None, dead]
+    assert first.heartbeat(P, "run-first") is True and second.heartbeat(P, "run-second") is False
+
+
 def test_a_lock_is_alive_while_its_process_is_on_this_host_whatever_the_heartbeat():
     here, at = socket.gethostname(), datetime.now(UTC)
     ancient = at - timedelta(days=365)
