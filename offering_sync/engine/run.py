@@ -354,8 +354,11 @@ class _Run(RunState):
                  failures: list[dict[str, Any]], dead: DeadLetter | None,
                  digest_of_raw: str | None) -> Item | None:
         stage = "map"
+        external_id: str | None = None  # known once mapped: history finds a failure by it too
         try:
             canonical = self.p.to_canonical(raw)
+            known = canonical.get("external_id") if isinstance(canonical, dict) else None
+            external_id = known if isinstance(known, str) else None
             stage = "validate"
             offering = validate_offering(canonical, key=source_id)
             _check_identity(offering)
@@ -371,8 +374,8 @@ class _Run(RunState):
             text = canonical_json(payload)  # hashed here, stored in the sync log later
             return Item(offering.source_id, offering.external_id, payload, hash_text(text), raw,
                         version, defaulted=defaulted, text=text)
-        failures.append(self.failure(stage, source_id, None, field, error, raw, previous=dead,
-                                     raw_hash=digest_of_raw or _safe_hash(raw)))
+        failures.append(self.failure(stage, source_id, external_id, field, error, raw,
+                                     previous=dead, raw_hash=digest_of_raw or _safe_hash(raw)))
         return None
 
     def _already_pending(self, item: Item) -> bool:

@@ -98,7 +98,9 @@ def test_a_record_that_stays_bad_does_not_slow_later_runs(sqlite_url):
 def test_history_tells_a_records_whole_story(state_url):
     source, target = System("rhythm", 3), System("smarterproctoring")
     store = StateStore(state_url)
-    sid = sorted(source.stored())[0]
+    sid, never = sorted(source.stored())[:2]
+    bad = source.stored()[never]
+    bad["end_date"] = "2020-01-01T00:00:00Z"  # refused from its first run on: never linked
 
     def run(**options):
         pipeline = build_pipeline("rhythm", "smarterproctoring", CoreSettings(),
@@ -126,12 +128,16 @@ def test_history_tells_a_records_whole_story(state_url):
         ("update", "ok", updated_once.run_id), ("create", "ok", created.run_id)]
     sent = json.loads(rows[0].payload or "")
     assert sent["title"] == "Fixed"
-    (letter,) = store.dead_letters(unresolved_only=False)
+    (letter,) = [d for d in store.dead_letters(unresolved_only=False) if d.source_id == sid]
     assert letter.run_id == failed.run_id and letter.resolved_at is not None
     assert sent["matchStrings"] == ["Fixed"]  # our old titles no longer match
-    # by external id too: the same record's whole story, the row of its mapping failure (which
-    # carries no external id) included
+    # by external id too: the same record's whole story, the row of its mapping failure included
     assert store.history(f"rhythm:{sid}") == rows
+    # a record that failed before it was ever written is found by its external id as well
+    for pipeline in (None, "rhythm->smarterproctoring"):
+        never_rows = store.history(f"rhythm:{never}", pipeline=pipeline)
+        assert never_rows and {(r.operation, r.source_id, r.external_id) for r in never_rows} \
+            == {("fail", never, f"rhythm:{never}")}
 
 
 def test_the_history_command_answers_from_the_cli(tmp_path):
