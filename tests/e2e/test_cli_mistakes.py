@@ -113,7 +113,7 @@ def test_a_wrong_target_url_stops_in_the_first_batch_with_no_dead_letters(tmp_pa
 def test_dead_letters_retry_refuses_an_unknown_pipeline(live_env):
     env, _catalog, _sf = live_env
     done = run("dead-letters", "retry", "--pipeline", "digitalchalk:nowhere", env=env)
-    assert done.returncode == 2 and "no pipeline 'digitalchalk->nowhere'" in sentence(done)
+    assert done.returncode == 2 and "no pipeline 'digitalchalk:nowhere'" in sentence(done)
 
 
 
@@ -135,10 +135,10 @@ def one_sentence(done) -> str:
      "crosswalks file /no/such/crosswalks.yaml does not exist (OFFERING_SYNC_CROSSWALKS_FILE)"),
     (("mappings", "check", "digitalchalk:moodle"), {}, "unknown system 'moodle'"),
     (("dead-letters", "list", "--pipeline", "digitalchalk:nowhere"), {},
-     "no pipeline 'digitalchalk->nowhere' has run here; known: none yet"),
+     "no pipeline 'digitalchalk:nowhere' has run here; known: none yet"),
     (("history", "abc", "--pipeline", "digitalchalk:nowhere"), {},
-     "no pipeline 'digitalchalk->nowhere' has run here"),
-    (("runs", "--pipeline", "x:y"), {}, "no pipeline 'x->y' has run here"),
+     "no pipeline 'digitalchalk:nowhere' has run here"),
+    (("runs", "--pipeline", "x:y"), {}, "no pipeline 'x:y' has run here"),
     (("dead-letters", "list", "--stage", "mapping"), {},
      "--stage 'mapping' is not one of extract, map, validate, map_target, load, retire"),
     (("mappings", "check", "digitalchalk-salesforce"), {},

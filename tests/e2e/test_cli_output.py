@@ -76,7 +76,7 @@ def test_dead_letters_are_paged_counted_and_filtered(live_env, tmp_path):
     assert {d["stage"] for d in by_stage["dead_letters"]} == {"map_target"}
     unknown = run("dead-letters", "list", "--pipeline", "digitalchalk:rhythm", env=env)
     assert unknown.returncode == 2 and unknown.stdout == ""
-    assert "no pipeline 'digitalchalk->rhythm' has run here; known: digitalchalk:salesforce" \
+    assert "no pipeline 'digitalchalk:rhythm' has run here; known: digitalchalk:salesforce" \
         in unknown.stderr  # not an empty list
 
 

@@ -159,5 +159,10 @@ def test_the_history_command_answers_from_the_cli(tmp_path):
     assert done.returncode == 0, done.stderr
     (row,) = json.loads(done.stdout)
     assert row["operation"] == "create" and row["sent"]["title"]
+    text = cli("history", sid, env={**env, "COLUMNS": "200"})
+    assert text.returncode == 0, text.stderr
+    assert f"what was written last (to rhythm → smarterproctoring, run {row['run_id'][:8]}): " \
+        in text.stdout and "--limit shows more" not in text.stdout
     missing = cli("history", "no-such-record", env=env)
     assert missing.returncode == 2 and "no sync log for 'no-such-record'" in missing.stderr
+    assert "dead-letters list" in missing.stderr

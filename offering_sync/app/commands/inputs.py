@@ -60,7 +60,7 @@ def known_pipeline(store: StateStore, value: str | None) -> str | None:
     known = store.pipelines()
     if name not in known:
         shown = ", ".join(k.replace("->", ":") for k in known) or "none yet"
-        raise ConfigError(f"no pipeline {name!r} has run here; known: {shown}")
+        raise ConfigError(f"no pipeline {value!r} has run here; known: {shown}")
     return name
 
 

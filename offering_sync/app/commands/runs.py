@@ -90,15 +90,18 @@ def history(
     """What happened to one offering: its sync log across runs, newest first."""
     store = open_store(core_settings())
     name = known_pipeline(store, pipeline)
-    rows = store.history(key, pipeline=name, limit=limit)
+    rows = store.history(key, pipeline=name, limit=limit + 1)
+    more, rows = len(rows) > limit, rows[:limit]
     if not rows:
         raise ConfigError(f"no sync log for {key!r}" + (f" in {pipeline}" if pipeline else "")
-                          + "; give a source id or an external id (see `offering-sync runs`)")
+                          + "; give a source id or an external id as `sync` or "
+                          "`dead-letters list` show them")
     if as_json:
         print_json([{**{k: getattr(r, k) for k in (
             "run_id", "pipeline", "source_id", "external_id", "target_id", "operation",
             "status", "content_hash", "error")}, "at": r.created_at.isoformat(),
-            "sent": _sent(r.payload)} for r in rows])
+            # only a row whose write the target confirmed was sent; others were attempted
+            ("sent" if r.status == "ok" else "attempted"): _sent(r.payload)} for r in rows])
         return
     table = Table(title=f"history of {key}")
     for column in ("when", "run", "pipeline", "operation", "status", "target id", "error"):
@@ -107,8 +110,13 @@ def history(
         table.add_row(*plain(f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.run_id[:8], r.pipeline,
                              r.operation, r.status, r.target_id, (r.error or "")[:200]))
     out.print(table)
-    out.print("what was sent last: " + (rows[0].payload or "(nothing)")[:2000], markup=False,
-              highlight=False)
+    if more:
+        out.print(f"the newest {limit} rows; --limit shows more", markup=False, highlight=False)
+    written = next((r for r in rows if r.status == "ok" and r.payload), None)
+    out.print("what was written last" + (f" (to {written.pipeline.replace('->', ' → ')}, run "
+                                         f"{written.run_id[:8]}): {written.payload[:2000]}"
+                                         if written and written.payload else ": (nothing here)"),
+              markup=False, highlight=False)
 
 
 def _sent(payload: str | None) -> Any:
