@@ -9,6 +9,7 @@ would otherwise keep writing into the unlinked file and the next run would start
 from __future__ import annotations
 
 import fcntl
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -101,6 +104,14 @@ class StoreBase:
         except SQLAlchemyError as exc:
             raise StateError(f"state store {safe_url(url)} is not usable: "
                              f"{describe_db_error(exc)}") from None
+        except CommandError as exc:  # its schema revision is one this version does not know
+            found = re.search(r"identified by '([^']+)'", str(exc))
+            head = ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+            raise StateError(
+                f"state store {safe_url(url)} has schema revision "
+                f"{found.group(1) if found else '(unknown)'}, newer than this offering-sync "
+                f"knows (up to {head}): a newer version wrote it; run that version here too "
+                "(every process sharing a store must run the same version)") from None
         self._identity = self._file_identity()
         self._checked_at = time.monotonic()
 

@@ -204,3 +204,16 @@ def test_upgrading_a_store_keeps_what_a_list_merge_needs_and_drops_the_log_s_ind
     assert store.last_sent("a", "b", ["1", "2", "3"]) == {"1": '{"v":2}'}
     assert [i["name"] for i in inspect(store.engine).get_indexes("sync_log")] == []
     assert [r.operation for r in store.history("1")] == ["fail", "update", "create"]
+
+
+def test_a_store_written_by_a_newer_version_is_one_sentence_naming_both_revisions(state_url):
+    from sqlalchemy import text
+
+    StateStore(state_url).close()
+    with StateStore(state_url, migrate=False).engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    with pytest.raises(StateError) as caught:
+        StateStore(state_url)
+    message = str(caught.value)
+    assert "has schema revision 0099, newer than this offering-sync knows (up to 0004)" in message
+    assert "\n" not in message and "CommandError" not in message
