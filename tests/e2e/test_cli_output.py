@@ -132,7 +132,10 @@ def test_on_a_terminal_progress_shows_rate_a_bar_with_eta_and_keeps_its_last_lin
             server.serve_in_thread(salesforce.create_app()) as target:
         env = {**os.environ, **server.connection_env("smarterproctoring", source.url),
                **server.connection_env("salesforce", target.url),
-               "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}"}
+               "OFFERING_SYNC_STATE_URL": f"sqlite:///{tmp_path / 's.db'}",
+               # one page at a time (120 ms each), so the bar is drawn mid-run however fast
+               # the rest of the sync is
+               "OFFERING_SYNC_SMARTERPROCTORING_CONCURRENCY": "1"}
         out, terminal, _code = _on_a_terminal(
             ["sync", "--source", "smarterproctoring", "--target", "salesforce", "--json"], env)
     assert json.loads(out)["extracted"] == 500  # stdout: the JSON and nothing else
@@ -292,8 +295,14 @@ def test_a_record_that_still_fails_keeps_the_exit_status_at_1(live_env):
     body = json.loads(again.stdout)
     assert (body["failed"], body["skipped"], body["still_failing"]) == (0, 1, 1)
     assert again.returncode == 1
-    shown = run(*SYNC, env=env)
+    shown = run(*SYNC, env={**env, "COLUMNS": "200"})
     assert shown.returncode == 1 and "Some records were not synced" in shown.stderr
+    lines = [line for line in shown.stdout.splitlines() if line.strip()]
+    header = next(line for line in lines if "extracted" in line)
+    row = lines[lines.index(header) + 2]  # under the rule
+    names = header.replace("still failing", "still_failing").replace("records/s", "rate").split()
+    counts = dict(zip(names, row.split(), strict=True))
+    assert (counts["skipped"], counts["still_failing"]) == ("1", "1"), shown.stdout  # adds up
 
 
 def test_runs_say_how_many_offerings_were_gone_from_the_source_and_what_was_done(tmp_path):

@@ -56,6 +56,9 @@ def duration(seconds: float | None) -> str:
 
 
 COUNT_COLUMNS = ("extracted", "created", "updated", "unchanged", "failed")
+# shown only when a run has them, so the counts add up without widening every table
+EXTRA_COLUMNS = {"adopted": "adopted", "skipped": "skipped", "still_failing": "still failing",
+                 "conflicts": "conflicts"}
 
 
 def plain(*values: object) -> list[Text]:
@@ -68,14 +71,16 @@ def summary_table(summary: dict[str, Any], title: str | None = None) -> Table:
     run_id = str(summary.get("run_id") or "")[:8]
     table = Table(title=title or f"{summary.get('pipeline', '')} · run {run_id}",
                   box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)  # fits 80 columns
+    extra = [k for k in EXTRA_COLUMNS if summary.get(k)]
     table.add_column("status")
-    for column in (*COUNT_COLUMNS, "duration", "records/s"):
+    for column in (*COUNT_COLUMNS, *(EXTRA_COLUMNS[k] for k in extra), "duration", "records/s"):
         table.add_column(column, justify="right", no_wrap=True)
     seconds = float(summary.get("seconds") or 0)
     rate = summary.get("records_per_second")
     if rate is None:
         rate = summary.get("extracted", 0) / seconds if seconds else 0.0
-    table.add_row(str(summary.get("status")), *(f"{summary.get(c, 0):,}" for c in COUNT_COLUMNS),
+    table.add_row(str(summary.get("status")),
+                  *(f"{summary.get(c, 0):,}" for c in (*COUNT_COLUMNS, *extra)),
                   duration(seconds), f"{float(rate):,.1f}")
     return table
 
