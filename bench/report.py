@@ -123,7 +123,9 @@ def table(r: dict[str, Any], figures: str = "bench/results/latest.json") -> str:
                 + (f" and the standing server {server_cpu} s" if server_cpu else "")
                 + ", on the same 2 cores the sync and the emulators use; Prefect 3.8.8 also "
                 "joins its heartbeat thread, which sleeps in 1 s steps, at the end of every "
-                "synchronous flow.")
+                "synchronous flow. The ephemeral figures also include starting Prefect's "
+                "temporary server and its database inside the run, which runs of a deployment "
+                "(against a standing server) never pay.")
     row("naive: one request per record (estimated from a sample, 0 ms)",
         f"{z['naive_s_estimated']} s = {z['naive_vs_sync']}× the sync", "report", None)
     row(f"bulk calls for {z['sync'].get('created', 0):,} new records",
