@@ -2,6 +2,7 @@
 
 from collections import Counter
 
+import pytest
 from pydantic import SecretStr
 
 from offering_sync.app.compose import build_pipeline
@@ -28,6 +29,7 @@ def policy() -> RetryPolicy:
                        budget=RetryBudget(total=5_000))
 
 
+@pytest.mark.slow  # every fault at once (9 s): a soak-like run, in the group .ci/run also runs
 def test_a_bad_day_ends_with_exactly_the_valid_records_once_each(sqlite_url):
     catalog = digitalchalk.Catalog(RECORDS, seed=31)
     clean = digitalchalk.Catalog(RECORDS, seed=31)

@@ -74,6 +74,7 @@ def test_k_posts_and_k_gets_are_in_flight_at_once_and_each_offering_lands_once(
         assert again["unchanged"] == 1200 and sf_app.state.posts == posts  # nothing twice
 
 
+@pytest.mark.slow  # a stress run (12 s): the default run stays under five minutes
 def test_with_failures_and_lost_answers_k_in_flight_still_loads_each_offering_once(
         tmp_path, monkeypatch):
     """5xx before the write and answers lost after it, with k POSTs in flight, run to the end."""
@@ -97,6 +98,7 @@ def test_with_failures_and_lost_answers_k_in_flight_still_loads_each_offering_on
         assert again["created"] == 0 and again["failed"] == 0 and sf_app.state.posts == posts
 
 
+@pytest.mark.slow  # a stress run (10 s); tests/faults/test_sigkill.py stays in the default run
 def test_sigkills_mid_group_with_k_in_flight_then_resume_load_each_offering_once(tmp_path):
     records = 1000
     catalog = digitalchalk.Catalog(records, seed=31)
