@@ -58,6 +58,11 @@ class WritePolicy:
     ownership: Mapping[str, FieldOwnership] = field(default_factory=dict)
     on_conflict: ConflictPolicy = "source-wins"
 
+    @property
+    def merges(self) -> bool:
+        """Whether an update merges lists, and so needs what we last wrote of each record."""
+        return "merge" in self.ownership.values()
+
 
 @dataclass(frozen=True, slots=True)
 class CreateIntent:

@@ -247,7 +247,7 @@ class Loader:
     def _requests(self, items: list[Item], overwrite: bool) -> list[WriteRequest]:
         run = self.run
         target = run.p.target
-        if overwrite and "merge" in run.policy.ownership.values():
+        if overwrite and run.policy.merges:
             sent = run.store.last_sent(run.p.source.system, run.p.target.system,
                                        [i.source_id for i in items])
             return [replace(_request(i, None), previous=_json(sent.get(i.source_id)))
@@ -352,7 +352,7 @@ class Loader:
                                has_intents=not run.p.target.upsert_key,
                                resolve=run.may_resolve(),
                                sent={i.source_id: _sent(None, i) for i in items}
-                               if "merge" in run.policy.ownership.values() else None)
+                               if run.policy.merges else None)
         run.log.debug("%s: %d records → %s", label, len(items) + len(clashes),
                       ", ".join(f"{v} {k}" for k, v in sorted(outcome.items()) if v)
                       or "nothing")

@@ -94,6 +94,7 @@ class StoreBase:
             raise StateError(f"state store {safe_url(url)}: the password in "
                              "OFFERING_SYNC_STATE_URL holds an '@'; percent-encode it as %40")
         self._sqlite_file = _sqlite_file(url)
+        self._writer_turn = _writer_turn(self._sqlite_file)
         if self._sqlite_file is not None and not self._sqlite_file.parent.is_dir():
             raise StateError(f"state store {safe_url(url)}: folder {self._sqlite_file.parent} "
                              "does not exist")
@@ -144,7 +145,7 @@ class StoreBase:
         the one opened, whenever it was last checked.
         """
         self._check_file(force=check)
-        turn = _writer_turn(self._sqlite_file) if write else nullcontext()
+        turn = self._writer_turn if write else nullcontext()
         try:
             with turn, self.engine.begin() as conn:
                 yield conn
