@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -22,6 +21,7 @@ from offering_sync.emulators.faults import Faults
 from offering_sync.engine import sync_pipeline
 from offering_sync.settings import CoreSettings
 from offering_sync.state import StateStore
+from tests.faults.test_sigkill import cli_args
 
 K_DC, K_SF = 3, 4
 
@@ -108,8 +108,7 @@ def test_sigkills_mid_group_with_k_in_flight_then_resume_load_each_offering_once
     with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
             server.serve_in_thread(sf_app) as sf:
         env = {**os.environ, **_env(dc.url, sf.url, state_url, batch=25)}
-        args = [sys.executable, "-c", "from offering_sync.app.cli import main; main()", "sync",
-                "--source", "digitalchalk", "--target", "salesforce", "--json"]
+        args = cli_args("sync", "--source", "digitalchalk", "--target", "salesforce", "--json")
         rng = random.Random(17)
         for _ in range(3):  # killed after 1-6 POSTs: in the middle of a group of k
             kill_after = rng.randint(1, 6)

@@ -20,7 +20,8 @@ def _env(dc_url: str, sf_url: str, state_url: str) -> dict[str, str]:
             "OFFERING_SYNC_SALESFORCE_BATCH_SIZE": "25"}
 
 
-def _cli(*args: str) -> list[str]:
+def cli_args(*args: str) -> list[str]:
+    """The command line of the real CLI in a fresh interpreter (so it can be killed)."""
     return [sys.executable, "-c", "from offering_sync.app.cli import main; main()", *args]
 
 
@@ -33,7 +34,7 @@ def test_five_sigkills_at_random_points_then_resume_load_every_offering_exactly_
     with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
             server.serve_in_thread(sf_app) as sf:
         env = _env(dc.url, sf.url, state_url)
-        args = _cli("sync", "--source", "digitalchalk", "--target", "salesforce", "--json")
+        args = cli_args("sync", "--source", "digitalchalk", "--target", "salesforce", "--json")
         rng = random.Random(2026)
         for _ in range(5):  # 0 = somewhere in start-up or extraction, n = after n batches
             kill_after = rng.randint(0, 3)

@@ -540,12 +540,18 @@ def test_the_guard_can_be_lifted_for_one_run(tmp_path):
     assert run.totals()["deleted"] == 4
 
 
-def test_deactivated_and_deleted_links_keep_what_they_need_to_come_back(tmp_path):
+def retired_with_one_failure(tmp_path):
+    """Records 0-3 linked, 0 and 1 seen by this run: 2 and 3 are deactivated, and 3 fails."""
     run = make_run(tmp_path, on_delete="deactivate", max_delete_ratio=1, started=True)
     linked(run, 4, 2)
     run.add("extracted", 2)
     run.p.target.retire_fails.add("src:3")
     retire_missing(run)
+    return run
+
+
+def test_deactivated_and_deleted_links_keep_what_they_need_to_come_back(tmp_path):
+    run = retired_with_one_failure(tmp_path)
     (batch, how), = run.p.target.retired
     assert how == "deactivate"
     assert [(r.key, r.target_id, r.written_hash, r.target_version) for r in batch] == [

@@ -15,11 +15,18 @@ from decimal import Decimal
 import pytest
 
 from offering_sync.engine.load import Group, Loader, SystemicFailure
-from offering_sync.engine.retire import retire_missing
 from offering_sync.errors import QuotaExhausted, Rejected, TransientError
 from offering_sync.records import LoadResult
 from offering_sync.state import Link
-from tests.unit.test_engine_rules import RUN, Scripted, item, linked, links, make_run, open_letters
+from tests.unit.test_engine_rules import (
+    RUN,
+    Scripted,
+    item,
+    links,
+    make_run,
+    open_letters,
+    retired_with_one_failure,
+)
 
 
 def retrying(attempts: int):
@@ -395,11 +402,7 @@ def test_failures_that_differ_before_a_second_said_do_not_stop_the_run(tmp_path)
 
 
 def test_a_retired_record_s_log_row_names_its_target_record(tmp_path):
-    run = make_run(tmp_path, on_delete="deactivate", max_delete_ratio=1, started=True)
-    linked(run, 4, 2)
-    run.add("extracted", 2)
-    run.p.target.retire_fails.add("src:3")
-    retire_missing(run)
+    run = retired_with_one_failure(tmp_path)
     (done,) = run.store.history("2")
     (failed,) = run.store.history("3")
     assert (done.operation, done.status, done.target_id) == ("deactivate", "ok", "T2")

@@ -80,13 +80,19 @@ def test_a_commit_rewrites_every_field_of_a_link(state_url):
                                                          "deactivated")
 
 
-def test_forgetting_links_drops_only_those_of_that_pair(state_url):
-    store = locked(state_url)
+def three_pairs(url: str) -> StateStore:
+    """Source record 1 linked in a→b (beside record 2), in a→c and, as another record, z→b."""
+    store = locked(url)
     commit(store, [Link("1", "a:1", "T1", "h"), Link("2", "a:2", "T2", "h")])
     store.record_batch(run_id="run-1", pipeline=P, source="a", target="c",
                        loaded=[Link("1", "a:1", "C1", "h")], failed=[])
     store.record_batch(run_id="run-1", pipeline=P, source="z", target="b",
                        loaded=[Link("1", "z:1", "Z1", "h")], failed=[])
+    return store
+
+
+def test_forgetting_links_drops_only_those_of_that_pair(state_url):
+    store = three_pairs(state_url)
     store.forget_links("a", "b", ["1"])
     assert list(store.links_for("a", "b", ["1", "2"])) == ["2"]
     assert list(store.links_for("a", "c", ["1"])) == ["1"]
@@ -129,12 +135,7 @@ def test_a_link_never_seen_by_any_run_counts_as_unseen(state_url):
 
 
 def test_setting_a_link_state_touches_only_the_named_records_of_that_pair(state_url):
-    store = locked(state_url)
-    commit(store, [Link("1", "a:1", "T1", "h"), Link("2", "a:2", "T2", "h")])
-    store.record_batch(run_id="run-1", pipeline=P, source="a", target="c",
-                       loaded=[Link("1", "a:1", "C1", "h")], failed=[])
-    store.record_batch(run_id="run-1", pipeline=P, source="z", target="b",
-                       loaded=[Link("1", "z:1", "Z1", "h")], failed=[])
+    store = three_pairs(state_url)
     store.set_link_state("a", "b", ["1"], "missing", "run-2")
     assert store.links_for("z", "b", ["1"])["1"].state == "active"
     assert store.links_for("a", "b", ["1"])["1"].state == "missing"
