@@ -12,7 +12,7 @@ from offering_sync.emulators import digitalchalk, rhythm, salesforce, server
 from offering_sync.emulators.faults import Faults
 from offering_sync.state import StateStore
 from tests.e2e.test_cli import run
-from tests.faults.test_sigkill import _cli, _env
+from tests.faults.test_sigkill import _env, cli_args
 
 SYNC = ("sync", "--source", "digitalchalk", "--target", "salesforce")
 
@@ -75,7 +75,7 @@ def test_sigterm_ends_the_run_cleanly_and_the_next_one_starts_at_once(tmp_path):
     with server.serve_in_thread(digitalchalk.create_app(catalog)) as dc, \
             server.serve_in_thread(sf_app) as sf:
         env = _env(dc.url, sf.url, state_url)
-        proc = subprocess.Popen(_cli(*SYNC), env=env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cli_args(*SYNC), env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while sf_app.state.posts < 2 and time.monotonic() < deadline:
@@ -85,7 +85,7 @@ def test_sigterm_ends_the_run_cleanly_and_the_next_one_starts_at_once(tmp_path):
         assert proc.returncode == 143 and "Traceback" not in err and "terminated" in err
         store = StateStore(state_url)
         assert store.runs()[0].status == "cancelled"
-        again = subprocess.run(_cli(*SYNC, "--json"), env=env, capture_output=True, text=True,
+        again = subprocess.run(cli_args(*SYNC, "--json"), env=env, capture_output=True, text=True,
                                timeout=120)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["status"] == "succeeded"

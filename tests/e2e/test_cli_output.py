@@ -19,7 +19,7 @@ from offering_sync.emulators import salesforce, server, smarterproctoring
 from offering_sync.emulators.faults import Faults
 from offering_sync.state import StateStore
 from tests.e2e.test_cli import run
-from tests.faults.test_sigkill import _cli
+from tests.faults.test_sigkill import cli_args
 
 SYNC = ("sync", "--source", "digitalchalk", "--target", "salesforce")
 BIN = str(Path(sys.executable).parent)
@@ -101,7 +101,7 @@ def test_without_a_terminal_there_is_no_progress_line(live_env):
 def _on_a_terminal(args: list[str], env: dict) -> tuple[str, str, int]:
     """Run with stderr on a pseudo-terminal (as in a shell), stdout on a pipe."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen(_cli(*args), env={**env, "TERM": "xterm", "COLUMNS": "200"},
+    proc = subprocess.Popen(cli_args(*args), env={**env, "TERM": "xterm", "COLUMNS": "200"},
                             stdout=subprocess.PIPE, stderr=slave, text=True)
     os.close(slave)
     seen = []
@@ -173,7 +173,7 @@ def test_runs_shows_whole_pipeline_names_durations_and_json(tmp_path):
 
 
 def test_emulate_prints_only_exports_that_bash_can_eval_then_sync_with(tmp_path):
-    proc = subprocess.Popen(_cli("emulate", "digitalchalk", "salesforce", "--records", "12"),
+    proc = subprocess.Popen(cli_args("emulate", "digitalchalk", "salesforce", "--records", "12"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         exports = proc.stdout.read()  # the command closes stdout once the emulators serve
