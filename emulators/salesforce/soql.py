@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -224,9 +225,21 @@ def _typed(stored: Any, literal: Any) -> Any:
     return str(stored)
 
 
+@lru_cache(maxsize=64)
+def _folded(literals: tuple[str, ...]) -> frozenset[str]:
+    """An ``IN`` list of text literals, case-folded once per query instead of once per row.
+
+    Without it a 200-id ``IN`` over 200 rows made 40,000 comparisons: on a shared machine the
+    emulator's CPU for the per-batch stamp query came out of the sync's share in the benchmark.
+    """
+    return frozenset(one.casefold() for one in literals)
+
+
 def compare(stored: Any, op: str, literal: Any) -> bool:
     """SOQL's comparison of a stored value with a typed literal (a tuple for ``IN``)."""
     if op == "IN":
+        if stored is not None and all(isinstance(one, str) for one in literal):
+            return str(stored).casefold() in _folded(literal)  # one set look-up, not n compares
         return any(compare(stored, "=", one) for one in literal)
     value = _typed(stored, literal)
     if literal is None or value is None:
