@@ -8,8 +8,8 @@ surface in the caller at the next hand-over, never lost.
 from __future__ import annotations
 
 import contextvars
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -20,33 +20,58 @@ T = TypeVar("T")
 _END = object()
 
 
-def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
-    """Yield ``items`` while a thread fetches up to ``depth`` of them ahead."""
-    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+def read_ahead(items: Iterable[T], depth: int = 2, *, budget: int = 0,
+               size: Callable[[T], int] | None = None) -> Iterator[T]:
+    """Yield ``items`` while a thread fetches ahead, ``depth`` of them or ``budget`` units.
+
+    The thread fetches more than ``depth`` while fewer than ``budget`` units (``size`` of each
+    item, e.g. a page's records) wait.
+
+    A budget in records rather than pages decouples reading from loading: while the caller
+    waits for a group of batches to load, the reader keeps fetching up to a group's worth of
+    records instead of stopping two pages ahead, so a slow call on either side does not stall
+    the other. Memory stays bounded by the budget plus one item.
+    """
+    waiting: deque[Any] = deque()
+    held = [0]
+    ready = threading.Condition()
     stop = threading.Event()
     context = contextvars.copy_context()
+    measure: Callable[[Any], int] = size or (lambda _item: 0)
+
+    def room() -> bool:
+        return len(waiting) < depth or (budget > 0 and held[0] < budget)
+
+    def hand_over(item: Any, units: int) -> None:
+        with ready:
+            waiting.append((item, units))
+            held[0] += units
+            ready.notify_all()
 
     def fill() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                with ready:
+                    while not stop.is_set() and not room():
+                        ready.wait(0.1)
                 if stop.is_set():
                     return
-            slots.put(_END)
+                hand_over(item, measure(item))
+            hand_over(_END, 0)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer below
-            slots.put(exc)
+            hand_over(exc, 0)
 
     worker = threading.Thread(target=context.run, args=(fill,), daemon=True,
                               name="read-ahead")
     worker.start()
     try:
         while True:
-            item = slots.get()
+            with ready:
+                while not waiting:
+                    ready.wait()
+                item, units = waiting.popleft()
+                held[0] -= units
+                ready.notify_all()
             if item is _END:
                 return
             if isinstance(item, BaseException):
@@ -54,6 +79,8 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
             yield item
     finally:
         stop.set()
+        with ready:
+            ready.notify_all()
         worker.join(timeout=5)
 
 

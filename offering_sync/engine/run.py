@@ -39,7 +39,12 @@ _WATERMARK = "modified_since"
 _MAP_STAGES = ("map", "validate", "map_target")
 _ID_CHARS = 255
 _PROGRESS_SECONDS = 10.0
+_READ_AHEAD_RECORDS = 10_000
 _CONTROL = re.compile("[\x00-\x1f]")
+
+
+def _records_in(page: Page) -> int:
+    return len(page.records)
 
 
 def _direct(_label: str, step: Callable[[], Any]) -> Any:
@@ -88,7 +93,7 @@ class _Run(RunState):
         self.loads = Behind()
         in_flight = max(1, int(getattr(pipeline.target, "batches_in_flight", 1) or 1))
         self.loader = Loader(self, in_flight)
-        self.group = Group()
+        self.group = Group(sealed=False)
         self.group_size = in_flight
         self.group_seconds: float | None = None
         self.group_max = in_flight
@@ -149,7 +154,7 @@ class _Run(RunState):
                 self._take_page(number, page)
             self._say_progress(number, last=True)
             self._flush_all()
-            self._submit_group()
+            self._seal_group()
             self.loads.wait()
         except QuotaExhausted as exc:
             self._fail_pending(str(exc))
@@ -164,6 +169,7 @@ class _Run(RunState):
         return "succeeded", None
 
     def _close(self, status: str, message: str | None) -> None:
+        self.group.seal()  # an open group's step waits for batches until sealed
         self.loads.close()
         self.store.finish_run(self.run_id, status, self.totals(), message)
         self.store.release_lock(self.name, self.run_id)
@@ -196,7 +202,9 @@ class _Run(RunState):
             return
         yield from self._due_retries()
         self.listing_started = True
-        yield from read_ahead(self._listing())
+        # Two loading groups' worth of records read ahead, at most _READ_AHEAD_RECORDS (issue 17)
+        budget = min(2 * self.group_max * self.p.target.max_batch, _READ_AHEAD_RECORDS)
+        yield from read_ahead(self._listing(), budget=budget, size=_records_in)
         self.listing_done = True
 
     def _listing(self) -> Iterator[Page]:
@@ -408,19 +416,33 @@ class _Run(RunState):
             self.loader.plan(batch, overwrite)
             return
         if self.group.overlaps(batch):  # a record twice: its writes must not overlap
-            self._submit_group()
-        self.group.add(label, batch, overwrite)
+            self._seal_group()
+        if not self.group.add(label, batch, overwrite):  # its step stopped on an error
+            self.group = Group(sealed=False)
+            self.group.add(label, batch, overwrite)
+        self._start_group()  # raises the error a stopped step left
         if len(self.group.batches) >= self.group_size:
-            self._submit_group()
+            self._seal_group()
 
-    def _submit_group(self) -> None:
-        """Load the group in the background (one group at a time) while pages are mapped."""
-        group, self.group = self.group, Group()
-        if not group.batches:
+    def _start_group(self) -> None:
+        """Start loading the open group with its first batch (after the previous group).
+
+        The group then takes each batch as it is added: the loader sends a batch as soon as
+        it is mapped instead of waiting for a group to fill.
+        """
+        group = self.group
+        if group.submitted or not group.batches:
             return
+        group.submitted = True
         self.loads.submit(lambda: self.loader.guarded_group(group))
         self._resize_groups(self.last_group)  # the previous group has finished by now
         self.last_group = group
+
+    def _seal_group(self) -> None:
+        """End the open group: it finishes loading what it has; the next batch opens another."""
+        self._start_group()
+        self.group.seal()
+        self.group = Group(sealed=False)
 
     def _resize_groups(self, finished: Group | None) -> None:
         """Grow groups while one loads in under ``group_seconds`` (a task per that much work)."""
@@ -432,13 +454,18 @@ class _Run(RunState):
             self.group_size = max(self.group_size // 2, self.loader.in_flight)
 
     def _fail_pending(self, reason: str) -> None:
+        self.group.seal()
         try:
             self.loads.wait()
         except QuotaExhausted:
             pass  # its batches went back to pending, failed below
-        for _label, batch, overwrite in self.group.batches:  # never sent
-            self.pending[overwrite].update({i.source_id: i for i in batch})
-        self.group = Group()
+        group = self.group
+        with group.cond:
+            group.close()
+            for index, (_label, batch, overwrite) in enumerate(group.batches):
+                if index not in group.tried:  # never sent
+                    self.pending[overwrite].update({i.source_id: i for i in batch})
+        self.group = Group(sealed=False)
         failures = []
         for overwrite in (False, True):
             for item in self.pending[overwrite].values():
