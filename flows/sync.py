@@ -31,9 +31,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 from uuid import UUID
 
-from prefect import flow, get_run_logger, tags, task
+from prefect import flow, get_client, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
+from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
@@ -84,9 +85,28 @@ def _only_transient(_task: Any, _run: Any, state: Any) -> bool:
 def load_batches(step: Callable[[], T]) -> T:
     """Send a group of batches to the target and record their results (the engine's step).
 
-    A retry runs the same step again, which sends only the batches not yet committed.
+    A retry runs the same step again, which sends only the batches not yet committed. The task
+    run is named by its first batch when it starts (``create-batch-7``); the step returns the
+    group's final label (``create-batches-7-31``: the group took batches while it loaded), and
+    the run is renamed to it, so the UI says which batches each task loaded.
     """
-    return step()
+    result = step()
+    if isinstance(result, str):
+        rename_task_run(result)
+    return result
+
+
+def rename_task_run(name: str) -> None:
+    """Give the current task run ``name`` with the state it ends in.
+
+    Prefect 3 creates task runs from their state events, so the server may not know this run
+    yet (an update by API answered 404). The engine sends the run, name included, with each
+    state change, and the server keeps the newest: renaming it here reaches the server with
+    the final state.
+    """
+    context = TaskRunContext.get()
+    if context is not None and context.task_run.name != name:
+        context.task_run.name = name
 
 
 def hold_slot(limit: str | None, step: Callable[[], T]) -> T:
@@ -183,8 +203,6 @@ def _final_failure(message: str, exc: Exception) -> State[Any]:
     retries left into AwaitingRetry (``RetryFailedFlows`` in server/orchestration/core_policy.py).
     So the run's retry policy is set to no retries first.
     """
-    from prefect import get_client
-
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(UUID(str(flow_run.id)))
         client.update_flow_run(run.id, empirical_policy=run.empirical_policy.model_copy(
@@ -228,8 +246,12 @@ def _sync(source: str, target: str, options: SyncOptions) -> State[Any]:
             with slots.hold(turn, wait_seconds=FLOW.pipeline_wait_seconds,
                             lease_seconds=FLOW.slot_lease_seconds,
                             log_seconds=FLOW.slot_log_seconds, logger=logger,
-                            why=f"another run of {pipeline.name} is busy"), \
-                    tags(f"source-{source}", f"target-{target}"):
+                            why=f"another run of {pipeline.name} is busy"):
+                # No tags on the task runs: a tagged task run makes Prefect take and release a
+                # tag concurrency slot (two writes to the server's database) each time, and
+                # against a SQLite server that write met "database is locked" under a run's
+                # other writes, a 503 and ~2 s of client back-off per occurrence (issue 17).
+                # The deployments tag the flow runs; run_batch holds the target-<system> limit.
                 summary = sync_pipeline(pipeline, store, options, run_batch=run_batch,
                                         run_group=run_group, group_seconds=FLOW.task_seconds,
                                         group_max_batches=FLOW.task_max_batches,

@@ -16,7 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from dataclasses import field as default
 from typing import Any
@@ -44,17 +44,58 @@ class Group:
     No record (by source or external id) is in two batches of one group, and one group loads at
     a time, so two writes of one record never overlap. ``done`` survives a retry of the step:
     a retry sends only the batches not yet committed.
+
+    The engine's groups are open (``sealed=False``): the step starts with the first batch and
+    takes each further batch as it is added, so no batch waits for its group to fill (issue 17);
+    it ends once the group is sealed and every batch is done. A group built whole is sealed.
     """
 
     batches: list[tuple[str, list[Item], bool]] = default(default_factory=list)
     keys: set[str] = default(default_factory=set)
     done: set[int] = default(default_factory=set)
+    tried: set[int] = default(default_factory=set)
     seconds: float = 0.0
+    sealed: bool = True
+    closed: bool = False
+    submitted: bool = False
+    cond: threading.Condition = default(default_factory=threading.Condition, repr=False)
 
-    def add(self, label: str, batch: list[Item], overwrite: bool) -> None:
-        """Take one more batch (the caller checked ``overlaps`` first)."""
-        self.batches.append((label, batch, overwrite))
-        self.keys.update(keys_of(batch))
+    def add(self, label: str, batch: list[Item], overwrite: bool) -> bool:
+        """Take one more batch (the caller checked ``overlaps`` first).
+
+        False once the step has ended (it stopped on an error): the batch was not taken.
+        """
+        with self.cond:
+            if self.closed:
+                return False
+            self.batches.append((label, batch, overwrite))
+            self.keys.update(keys_of(batch))
+            self.cond.notify_all()
+        return True
+
+    def seal(self) -> None:
+        """No more batches: the step ends once those it has are done."""
+        with self.cond:
+            self.sealed = True
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        """The step has ended: later batches go to another group."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def wake(self, _finished: object = None) -> None:
+        """Wake the step (a batch finished)."""
+        with self.cond:
+            self.cond.notify_all()
+
+    def next_todo(self, started: set[int]) -> int | None:
+        """The first batch neither done nor started in this attempt (call holding ``cond``)."""
+        for index in range(len(self.batches)):
+            if index not in self.done and index not in started:
+                return index
+        return None
 
     def overlaps(self, batch: list[Item]) -> bool:
         """Whether a record of ``batch`` is already in this group."""
@@ -63,10 +104,11 @@ class Group:
     @property
     def label(self) -> str:
         """``create-batch-7``, or ``create-batches-7-12`` (``batches-…`` when mixed)."""
-        if len(self.batches) == 1:
-            return self.batches[0][0]
-        first, last = self.batches[0][0], self.batches[-1][0]
-        kinds = {label.split("-", 1)[0] for label, _, _ in self.batches}
+        batches = list(self.batches)
+        if len(batches) == 1:
+            return batches[0][0]
+        first, last = batches[0][0], batches[-1][0]
+        kinds = {label.split("-", 1)[0] for label, _, _ in batches}
         kind = f"{kinds.pop()}-" if len(kinds) == 1 else ""
         return f"{kind}batches-{first.rsplit('-', 1)[-1]}-{last.rsplit('-', 1)[-1]}"
 
@@ -86,6 +128,7 @@ class Loader:
         self.first_failures: list[str] = []
         self.any_loaded = False
         self.lock = threading.Lock()
+        self.stopped: BaseException | None = None
 
     # -- the step around a group of batches -------------------------------------------------------
 
@@ -93,18 +136,26 @@ class Loader:
         """Run one group step; batches that still fail transiently become dead letters.
 
         The step is ``run_group`` (a Prefect task with retries in a flow run); each batch in it
-        is ``run_batch`` (direct in a flow run). A retry of the step resumes the group.
+        is ``run_batch`` (direct in a flow run). A retry of the step resumes the group. The step
+        returns the group's final label (an open group's grows while it loads), which the flow
+        gives its task run.
         """
         run = self.run
         started = time.perf_counter()
         failed: dict[int, TransientError] = {}
         try:
+            if self.stopped is not None:  # an earlier group stopped the run: send nothing more
+                raise self.stopped
             run.run_group(group.label, lambda: self._load_group(group, failed))
         except TransientError as exc:
             self._give_up(group, failed, exc)
+        except BaseException as exc:
+            self.stopped = self.stopped or exc
+            raise
         else:
             self.transient_streak = 0
         finally:
+            group.close()
             group.seconds = time.perf_counter() - started
 
     def _give_up(self, group: Group, failed: dict[int, TransientError],
@@ -129,73 +180,81 @@ class Loader:
                     f"after retries ({error}); stopping instead of failing every record"
                 ) from error
 
-    def _load_group(self, group: Group, failed: dict[int, TransientError]) -> None:
+    def _load_group(self, group: Group, failed: dict[int, TransientError]) -> str:
         """Load the group's batches not yet done, ``in_flight`` at once, each as ``run_batch``.
 
-        A batch failing transiently does not stop the others; its error is raised at the end
-        (so the step is retried for the batches left). Any other error stops sending and is
-        raised once the batches in flight have finished.
+        A batch starts as soon as it is in the group and a slot is free; an open group is
+        waited on until sealed. A batch failing transiently does not stop the others; its
+        error is raised at the end (so the step is retried for the batches left). Any other
+        error stops sending and is raised once the batches in flight have finished.
         """
         run = self.run
         failed.clear()
-        todo = [i for i in range(len(group.batches)) if i not in group.done]
-
-        tried: set[int] = set()
+        started: set[int] = set()
+        running: dict[Future[None], int] = {}
+        fatal: BaseException | None = None
 
         def one(index: int) -> None:
-            tried.add(index)
             label, batch, overwrite = group.batches[index]
             run.run_batch(label, lambda: self.load(batch, overwrite, label))
 
-        fatal: BaseException | None = None
-        if self.in_flight <= 1 or len(todo) <= 1:
-            for index in todo:
-                try:
-                    one(index)
-                except TransientError as exc:
-                    failed[index] = exc
-                    continue
-                except BaseException as exc:  # noqa: BLE001 - raised below
-                    fatal = exc
-                    break
+        def settle(index: int, error: BaseException | None) -> None:
+            nonlocal fatal
+            if error is None:
                 group.done.add(index)
-        else:
-            fatal = self._concurrently(todo, one, group, failed)
+            elif isinstance(error, TransientError):
+                failed[index] = error
+            else:
+                fatal = fatal or error
+
+        pool = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="load") \
+            if self.in_flight > 1 else None
+        try:
+            while True:
+                with group.cond:
+                    while True:
+                        finished = [f for f in running if f.done()]
+                        index = None if fatal is not None or len(running) >= self.in_flight \
+                            else group.next_todo(started)
+                        if finished or index is not None:
+                            break
+                        if not running and (fatal is not None or group.sealed):
+                            break
+                        group.cond.wait()
+                    if index is not None:
+                        started.add(index)
+                        group.tried.add(index)
+                for future in finished:
+                    settle(running.pop(future), future.exception())
+                if index is None:
+                    if not running and not finished and (fatal is not None or group.sealed):
+                        break
+                    continue
+                if pool is None:
+                    try:
+                        one(index)
+                    except BaseException as exc:  # noqa: BLE001 - raised below
+                        settle(index, exc)
+                    else:
+                        settle(index, None)
+                    continue
+                future = pool.submit(contextvars.copy_context().run, one, index)
+                running[future] = index
+                future.add_done_callback(group.wake)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         if fatal is not None:
+            group.close()
             if isinstance(fatal, QuotaExhausted):  # never sent: back to pending, failed there
                 with run.lock:
-                    for index in todo:
-                        if index not in tried:
-                            _label, batch, overwrite = group.batches[index]
+                    for index, (_label, batch, overwrite) in enumerate(group.batches):
+                        if index not in group.tried:
                             run.pending[overwrite].update({i.source_id: i for i in batch})
             raise fatal
         if failed:
             raise failed[min(failed)]
-
-    def _concurrently(self, todo: list[int], one: Any, group: Group,
-                      failed: dict[int, TransientError]) -> BaseException | None:
-        fatal: BaseException | None = None
-        with ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="load") as pool:
-            running: dict[Future[None], int] = {}
-            queue = list(reversed(todo))
-            while queue or running:
-                while queue and fatal is None and len(running) < self.in_flight:
-                    index = queue.pop()
-                    running[pool.submit(contextvars.copy_context().run, one, index)] = index
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    index = running.pop(future)
-                    try:
-                        future.result()
-                    except TransientError as exc:
-                        failed[index] = exc
-                    except BaseException as exc:  # noqa: BLE001 - raised after the others end
-                        fatal = fatal or exc
-                    else:
-                        group.done.add(index)
-        return fatal
+        return group.label
 
     # -- one batch -------------------------------------------------------------------------------
 

@@ -200,6 +200,60 @@ def test_without_in_flight_a_group_sends_one_batch_at_a_time(tmp_path, in_flight
     assert one.most == 1 and sorted(links(run)) == ["1", "2", "3"]
 
 
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_an_open_group_sends_each_batch_as_it_comes_and_ends_once_sealed(tmp_path, in_flight):
+    """The engine's groups take batches while they load: none waits for its group to fill."""
+    sent = threading.Event()
+
+    def answer(batch, overwrite):
+        sent.set()
+        return [LoadResult(r.key, ok=True, target_id=f"T-{r.key}") for r in batch]
+
+    run = make_run(tmp_path, Scripted(answer=answer))
+    loader = Loader(run, in_flight)
+    group = Group(sealed=False)
+    group.add("create-batch-1", [item("1")], False)
+    step = threading.Thread(target=loader.guarded_group, args=(group,))
+    step.start()
+    assert sent.wait(5), "the first batch waited for its group to fill"
+    for n in (2, 3):
+        assert group.add(f"create-batch-{n}", [item(str(n))], False)
+    time.sleep(0.05)
+    assert step.is_alive()  # not sealed: it waits for more
+    group.seal()
+    step.join(5)
+    assert not step.is_alive() and group.done == {0, 1, 2}
+    assert sorted(links(run)) == ["1", "2", "3"] and group.label == "create-batches-1-3"
+    assert not group.add("create-batch-4", [item("4")], False)  # ended: a new group takes it
+
+
+def test_a_quota_used_up_in_an_open_group_keeps_batches_added_later_for_later(tmp_path):
+    def answer(batch, overwrite):
+        raise QuotaExhausted("daily limit", system="tgt")
+
+    run = make_run(tmp_path, Scripted(answer=answer))
+    group = Group(sealed=False)
+    group.add("b1", [item("1")], False)
+    with pytest.raises(QuotaExhausted):
+        Loader(run).guarded_group(group)  # stops at once: it does not wait to be sealed
+    assert group.closed and not group.add("b2", [item("2")], False)
+    assert sorted(run.pending[False]) == ["1"]
+
+
+def test_after_a_group_stopped_the_run_the_next_group_sends_nothing(tmp_path):
+    def answer(batch, overwrite):
+        raise Rejected("unauthorized", system="tgt", status=401)
+
+    target = Scripted(answer=answer)
+    run = make_run(tmp_path, target)
+    loader = Loader(run)
+    with pytest.raises(SystemicFailure):
+        loader.guarded_group(group_of(("b1", [item("1")], False)))
+    with pytest.raises(SystemicFailure):
+        loader.guarded_group(group_of(("b2", [item("2")], False)))
+    assert created(target) == ["src:1"]
+
+
 # -- what a request carries ----------------------------------------------------------------------
 
 
