@@ -35,6 +35,7 @@ QUERY = ApiCall("GET", "services/data/v{version}/query",
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 _ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t",
             "\b": "\\b", "\f": "\\f"}
+_ESCAPING = str.maketrans(_ESCAPES)  # the same escapes in one C pass (a stamp query has 200 ids)
 
 
 def api_name(name: str) -> str:
@@ -65,7 +66,7 @@ def soql_literal(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str):
-        return "'" + "".join(_ESCAPES.get(c, c) for c in value) + "'"
+        return "'" + value.translate(_ESCAPING) + "'"
     raise ValueError(f"cannot use a {type(value).__name__} in SOQL")
 
 
