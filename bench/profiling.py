@@ -133,7 +133,15 @@ def _stdlib(file: str) -> bool:
     return top in _STDLIB or file.startswith("<frozen")
 
 
+_WHOLE_STACK = (  # work named by a caller anywhere in the stack, whatever the leaf
+    ("SalesforceTarget._stamps (", "Salesforce stamp queries (SOQL by Id around each POST)"),
+)
+
+
 def _category(frames: list[str]) -> str:
+    for marker, name in _WHOLE_STACK:
+        if any(frame.startswith(marker) for frame in frames):
+            return name
     for frame in reversed(frames):
         file = _frame_file(frame)
         if _stdlib(file):

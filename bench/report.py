@@ -80,9 +80,10 @@ def table(r: dict[str, Any], figures: str = "bench/results/latest.json") -> str:
                 f"work does not shrink with latency: the same sync at 0 ms takes "
                 f"{z['sync']['seconds']} s for {n:,} records (≈ {zero_sync:.1f} s for "
                 f"{ln:,}), CPU-bound on cores it shares with the emulators and the floor is not "
-                "charged for (its CPU per record is in the table). Bulk writes go one group at a "
-                "time, so "
-                "while a group's last POSTs are out fewer than k are in flight.")
+                "charged for (its CPU per record is in the table). Each POST is followed by a "
+                "SOQL read of the new records' SystemModstamp (the conflict check of the next "
+                "update needs it), a second call per batch the floor does not make; and a load "
+                "group's last batches end before the next group starts.")
     for key, label in (("zero", "0 ms"), ("latency", f"{lat['latency_ms']:g} ms" if lat else "")):
         sec = r.get(key)
         if not sec:
@@ -113,19 +114,20 @@ def table(r: dict[str, Any], figures: str = "bench/results/latest.json") -> str:
             extra_cpu = round(standing.get("cpu_s", 0) - z["sync"]["cpu_s"], 1)
             server_cpu = standing.get("server_cpu_s")
             notes.append(
-                f"The flow runs a task per group of batches (as many as load at once, "
-                f"doubling while a group loads in under 1 s, at most 50), not per batch. A task "
-                f"per batch cost {one.get('ms_per_task_run')} ms ({tasks['records']:,} records, "
-                f"{tasks['batches']} batches); a flow around the engine with no task at all "
-                f"still costs {_pct(tasks['flow_without_tasks_overhead'])}. At 0 ms the flow "
-                f"process used {extra_cpu} s more CPU than the plain engine (Prefect's import "
-                "and start-up, about 2 s, then the run's artifacts, limit calls and log lines)"
+                f"The flow runs a task per group of batches, not per batch: a group takes "
+                f"batches as they are mapped and doubles while one takes under 1 s (at most "
+                f"50). A task per batch cost {one.get('ms_per_task_run')} ms "
+                f"({tasks['records']:,} records, {tasks['batches']} batches); a flow around the "
+                f"engine with no task at all still costs "
+                f"{_pct(tasks['flow_without_tasks_overhead'])}. At 0 ms the flow process used "
+                f"{extra_cpu} s more CPU than the plain engine (its task runs, events, artifacts, "
+                "limit calls and log lines; Prefect's import and the server start are outside "
+                "the timed run)"
                 + (f" and the standing server {server_cpu} s" if server_cpu else "")
                 + ", on the same 2 cores the sync and the emulators use; Prefect 3.8.8 also "
                 "joins its heartbeat thread, which sleeps in 1 s steps, at the end of every "
-                "synchronous flow. The ephemeral figures also include starting Prefect's "
-                "temporary server and its database inside the run, which runs of a deployment "
-                "(against a standing server) never pay.")
+                "synchronous flow. The ephemeral server (started before the timed run) is a "
+                "subprocess on the same cores with its own SQLite database.")
     row("naive: one request per record (estimated from a sample, 0 ms)",
         f"{z['naive_s_estimated']} s = {z['naive_vs_sync']}× the sync", "report", None)
     row(f"bulk calls for {z['sync'].get('created', 0):,} new records",
