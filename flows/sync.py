@@ -152,8 +152,8 @@ def sync_offerings(source: System, target: System, full_refresh: bool = False,
     Args:
         source: The system offerings are read from.
         target: The system offerings are written to.
-        full_refresh: Read every source record, ignoring the watermark of the last run
-            (records that did not change are still not written).
+        full_refresh: Read every source record, ignoring the watermark of the last run, and
+            map each again (lookups re-read); records that did not change are still not written.
         since: Backfill: only records modified at or after this moment (ISO 8601; a time
             without a zone is taken as UTC).
         until: Backfill: only records modified before this moment (ISO 8601, UTC if no zone).

@@ -319,9 +319,10 @@ class _Run(RunState):
                 return self._still_failing()
         if dead is not None:
             self.add("retried")
-        version = self._source_version(raw)
+        version = self._source_version(raw, digest_of_raw)
         if (dead is None and link is not None and link.state == "active" and link.content_hash
-                and version is not None and link.source_version == version):
+                and version is not None and link.source_version == version
+                and not self.opt.full_refresh):
             self.add("unchanged")  # the source says nothing changed: not even mapped
             return "unchanged"
         item = self._prepare(raw, source_id, version, failures, dead, digest_of_raw)
@@ -352,11 +353,21 @@ class _Run(RunState):
         self.add("still_failing")
         return "skipped"
 
-    def _source_version(self, raw: Raw) -> str | None:
-        """The source's change marker for this record, tied to the mappings in use."""
+    def _source_version(self, raw: Raw, digest_of_raw: str | None = None) -> str | None:
+        """The source's change marker for this record, tied to the mappings in use.
+
+        A source without a version field (DigitalChalk, SmarterProctoring list no modification
+        date) is marked by the hash of the record as read: a record read again with the same
+        content under the same mappings is not mapped again, which made a no-op re-sync of
+        such a source map and hash every record (issue 17). What mappings read beyond the
+        record (lookups of target data) is re-read by ``--full-refresh``, which maps every
+        record whatever its marker.
+        """
         field = getattr(self.p.source, "version_field", None)
-        value = raw.get(field) if field and isinstance(raw, dict) else None
-        return None if value is None else f"{value}|{self.p.digest}"
+        if field:
+            value = raw.get(field) if isinstance(raw, dict) else None
+            return None if value is None else f"{value}|{self.p.digest}"
+        return f"raw:{digest_of_raw or raw_hash(raw)}|{self.p.digest}"
 
     def _prepare(self, raw: Raw, source_id: str | None, version: str | None,
                  failures: list[dict[str, Any]], dead: DeadLetter | None,

@@ -1,6 +1,7 @@
 """The sync engine end to end against both emulators (no Prefect), on every state backend."""
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -27,6 +28,40 @@ def test_first_sync_creates_all_then_nothing_then_exactly_the_edits(world, state
     changed = [o for o in world.offerings if o["courseOfferingName"] == "Changed title"]
     assert sorted(o["courseOfferingExternalId"]["fieldValue"] for o in changed) == \
         sorted(f"digitalchalk:{i}" for i in edited)
+
+
+def test_a_no_op_re_sync_maps_nothing_and_a_full_refresh_maps_everything_again(world,
+                                                                                 sqlite_url):
+    """DigitalChalk lists no modification date: the record as read is its change marker."""
+    store = StateStore(sqlite_url)
+    sync_pipeline(world.pipeline(), store)
+    mapped: list[str] = []
+
+    class Counting:
+        """The source mapping, noting each record it maps."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, raw):
+            mapped.append(raw["id"])
+            return self.inner(raw)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    def counting(pipeline):
+        return replace(pipeline, to_canonical=Counting(pipeline.to_canonical))
+
+    again = sync_pipeline(counting(world.pipeline()), store)
+    assert (again.counts.unchanged, mapped) == (120, [])
+    edited = world.catalog.offering_id(9)
+    world.catalog.edit(edited, {"title": "Changed title"})
+    third = sync_pipeline(counting(world.pipeline()), store)
+    assert (third.counts.updated, mapped) == (1, [edited])
+    mapped.clear()
+    full = sync_pipeline(counting(world.pipeline()), store, SyncOptions(full_refresh=True))
+    assert (full.counts.unchanged, len(mapped)) == (120, 120)
 
 
 def test_batches_are_the_target_maximum(world, sqlite_url):

@@ -25,7 +25,8 @@ __all__ = ["secrets_from_prefect", "sync"]
 def sync(
     source: Annotated[str, typer.Option(help="System to read from, e.g. digitalchalk.")],
     target: Annotated[str, typer.Option(help="System to write to, e.g. salesforce.")],
-    full_refresh: Annotated[bool, typer.Option(help="Ignore the stored watermark.")] = False,
+    full_refresh: Annotated[bool, typer.Option(
+        help="Ignore the stored watermark and map every record again (lookups re-read).")] = False,
     since: Annotated[str | None, typer.Option(help="ISO date-time: start of the window.")] = None,
     until: Annotated[str | None, typer.Option(help="ISO date-time: end of the window.")] = None,
     dry_run: Annotated[bool, typer.Option(
