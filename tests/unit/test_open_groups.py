@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from offering_sync.engine.load import Group, Loader
+from offering_sync.engine.load import Loader
 from offering_sync.engine.options import Pipeline, SyncOptions
 from offering_sync.engine.run import _Run
 from offering_sync.errors import LockLost, QuotaExhausted, TransientError
