@@ -246,10 +246,13 @@ class Loader:
                 pool.shutdown(wait=True)
         if fatal is not None:
             group.close()
-            if isinstance(fatal, QuotaExhausted):  # never sent: back to pending, failed there
+            if isinstance(fatal, QuotaExhausted):  # not loaded: back to pending, failed there
+                # Every batch not done, not only those never tried: a batch that failed
+                # transiently (in this attempt or an earlier one, as ``tried`` outlives the
+                # attempt) is retried by no one once the quota stops the step.
                 with run.lock:
                     for index, (_label, batch, overwrite) in enumerate(group.batches):
-                        if index not in group.tried:
+                        if index not in group.done:
                             run.pending[overwrite].update({i.source_id: i for i in batch})
             raise fatal
         if failed:

@@ -44,7 +44,8 @@ _CONTROL = re.compile("[\x00-\x1f]")
 
 
 def _records_in(page: Page) -> int:
-    return len(page.records)
+    """A page's weight in the read-ahead budget: its undecodable records (raw text) count too."""
+    return len(page.records) + len(page.bad)
 
 
 def _direct(_label: str, step: Callable[[], Any]) -> Any:
