@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from offering_sync.errors import ConfigError
@@ -69,9 +70,12 @@ class Pipeline:
         """``source->target``: the key of locks, cursors and dead letters."""
         return f"{self.source.system}->{self.target.system}"
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """Changes whenever either mapping (or what it reads) changes."""
+        """Changes whenever either mapping (or what it reads) changes.
+
+        Computed once: a run asks for it in every record's change marker.
+        """
         text = f"{self.to_canonical.digest}|{self.to_target.digest}"
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 

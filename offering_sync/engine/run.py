@@ -25,7 +25,14 @@ from offering_sync.engine.heartbeat import Heartbeat
 from offering_sync.engine.load import Group, Loader
 from offering_sync.engine.options import Counts, Pipeline, RunSummary, SyncOptions
 from offering_sync.engine.retire import retire_missing
-from offering_sync.engine.state import BatchRunner, Item, RunState, raw_hash, storable
+from offering_sync.engine.state import (
+    BatchRunner,
+    Item,
+    RunState,
+    raw_hash,
+    record_marker,
+    storable,
+)
 from offering_sync.errors import InvalidRecord, LockHeld, LockLost, QuotaExhausted, SyncError
 from offering_sync.model import Offering, validate_offering
 from offering_sync.pipelining import Behind, read_ahead
@@ -320,7 +327,7 @@ class _Run(RunState):
                 return self._still_failing()
         if dead is not None:
             self.add("retried")
-        version = self._source_version(raw, digest_of_raw)
+        version = self._source_version(raw)
         if (dead is None and link is not None and link.state == "active" and link.content_hash
                 and version is not None and link.source_version == version
                 and not self.opt.full_refresh):
@@ -354,7 +361,7 @@ class _Run(RunState):
         self.add("still_failing")
         return "skipped"
 
-    def _source_version(self, raw: Raw, digest_of_raw: str | None = None) -> str | None:
+    def _source_version(self, raw: Raw) -> str | None:
         """The source's change marker for this record, tied to the mappings in use.
 
         A source without a version field (DigitalChalk, SmarterProctoring list no modification
@@ -368,7 +375,8 @@ class _Run(RunState):
         if field:
             value = raw.get(field) if isinstance(raw, dict) else None
             return None if value is None else f"{value}|{self.p.digest}"
-        return f"raw:{digest_of_raw or raw_hash(raw)}|{self.p.digest}"
+        marker = record_marker(raw)
+        return None if marker is None else f"raw:{marker}|{self.p.digest}"
 
     def _prepare(self, raw: Raw, source_id: str | None, version: str | None,
                  failures: list[dict[str, Any]], dead: DeadLetter | None,

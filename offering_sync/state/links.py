@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -66,6 +66,17 @@ class LogEntry:
     error: str | None = None
 
 
+# The statements every page runs, built once: building one per call (clauses, coercions,
+# its cache key) was about half a no-op re-sync's state-store time (issue 17).
+_PIPELINE = and_(links.c.source_system == bindparam("source"),
+                 links.c.target_system == bindparam("target"))
+_LINKS_BY = {name: select(links).where(_PIPELINE, links.c[name].in_(
+    bindparam("ids", expanding=True))) for name in ("source_id", "target_id")}
+_ANY_LINK = select(links.c.source_id).where(_PIPELINE).limit(1)
+_MARK_SEEN = update(links).where(_PIPELINE, links.c.source_id.in_(
+    bindparam("ids", expanding=True))).values(seen_run=bindparam("run"))
+
+
 def chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
     """``values`` in lists of at most ``size`` (bounded IN clauses)."""
     for start in range(0, len(values), size):
@@ -89,11 +100,11 @@ class LinksMixin(LocksMixin):
         """The pipeline's links whose ``column`` is one of ``values``, keyed by that value."""
         ids = list(dict.fromkeys(values))
         found: dict[str, Link] = {}
+        statement = _LINKS_BY[column.name]
         with self._tx() as conn:
             for chunk in chunks(ids):
-                rows = conn.execute(select(links).where(
-                    links.c.source_system == source, links.c.target_system == target,
-                    column.in_(chunk))).mappings()
+                rows = conn.execute(statement, {"source": source, "target": target,
+                                                "ids": chunk}).mappings()
                 for row in rows:
                     found[row[column.name]] = _link(row)
         return found
@@ -107,8 +118,7 @@ class LinksMixin(LocksMixin):
         has written anything at all before the ids are looked up.
         """
         with self._tx() as conn:
-            reverse = conn.execute(select(links.c.source_id).where(
-                links.c.source_system == target, links.c.target_system == source).limit(1)).first()
+            reverse = conn.execute(_ANY_LINK, {"source": target, "target": source}).first()
         return set(self.links_by_target(target, source, ids)) if reverse is not None else set()
 
     def links_by_external(self, source: str, target: str,
@@ -141,9 +151,8 @@ class LinksMixin(LocksMixin):
         """Note that this run saw these records in the source (for delete detection)."""
         with self._tx() as conn:
             for chunk in chunks(list(dict.fromkeys(source_ids))):
-                conn.execute(update(links).where(
-                    links.c.source_system == source, links.c.target_system == target,
-                    links.c.source_id.in_(chunk)).values(seen_run=run_id))
+                conn.execute(_MARK_SEEN, {"source": source, "target": target, "ids": chunk,
+                                          "run": run_id})
 
     def unseen_links(self, source: str, target: str, run_id: str, *, after: str = "",
                      limit: int = 500, states: Sequence[str] = ("active",)) -> list[Link]:
