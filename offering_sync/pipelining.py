@@ -33,19 +33,20 @@ def read_ahead(items: Iterable[T], depth: int = 2, *, budget: int = 0,
     the other. Memory stays bounded by the budget plus one item.
     """
     waiting: deque[Any] = deque()
-    held = [0]
+    held = 0  # units waiting
     ready = threading.Condition()
     stop = threading.Event()
     context = contextvars.copy_context()
     measure: Callable[[Any], int] = size or (lambda _item: 0)
 
     def room() -> bool:
-        return len(waiting) < depth or (budget > 0 and held[0] < budget)
+        return len(waiting) < depth or (budget > 0 and held < budget)
 
     def hand_over(item: Any, units: int) -> None:
+        nonlocal held
         with ready:
             waiting.append((item, units))
-            held[0] += units
+            held += units
             ready.notify_all()
 
     def fill() -> None:
@@ -70,7 +71,7 @@ def read_ahead(items: Iterable[T], depth: int = 2, *, budget: int = 0,
                 while not waiting:
                     ready.wait()
                 item, units = waiting.popleft()
-                held[0] -= units
+                held -= units
                 ready.notify_all()
             if item is _END:
                 return

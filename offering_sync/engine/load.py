@@ -216,19 +216,20 @@ class Loader:
                         finished = [f for f in running if f.done()]
                         index = None if fatal is not None or len(running) >= self.in_flight \
                             else group.next_todo(started)
-                        if finished or index is not None:
-                            break
-                        if not running and (fatal is not None or group.sealed):
+                        # nothing in flight, nothing to start, and nothing more will come
+                        over = index is None and not running and (fatal is not None
+                                                                  or group.sealed)
+                        if finished or index is not None or over:
                             break
                         group.cond.wait()
                     if index is not None:
                         started.add(index)
                         group.tried.add(index)
+                if over:
+                    break
                 for future in finished:
                     settle(running.pop(future), future.exception())
                 if index is None:
-                    if not running and not finished and (fatal is not None or group.sealed):
-                        break
                     continue
                 if pool is None:
                     try:
